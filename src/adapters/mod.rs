@@ -1,0 +1,65 @@
+//! SDK adapters: the ports implemented over `aws-sdk-secretsmanager` and
+//! `aws-sdk-iam`, and the shared SDK configuration.
+//!
+//! Clients honour the standard SDK environment (`AWS_REGION`, credentials,
+//! `AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_IAM`, `AWS_ENDPOINT_URL_SECRETS_MANAGER`,
+//! `AWS_MAX_ATTEMPTS`, `AWS_RETRY_MODE`), so one binary runs against AWS, a VPC
+//! endpoint or an emulator.
+
+pub mod iam;
+pub mod secrets_manager;
+
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, SdkConfig};
+use aws_sdk_iam::error::{DisplayErrorContext, ProvideErrorMetadata};
+use aws_sdk_iam::error::SdkError;
+
+use crate::error::RotationError;
+
+pub use iam::IamLoginProfiles;
+pub use secrets_manager::SecretsManagerStore;
+
+/// Attempts per call when `AWS_MAX_ATTEMPTS` is not set: the SDK's standard
+/// retry mode (exponential backoff with jitter) over throttling, 5xx and
+/// transient errors. A rotation step is short; a few more attempts than the
+/// SDK's default of 3 ride out a throttling burst within the Lambda timeout.
+const DEFAULT_MAX_ATTEMPTS: u32 = 5;
+
+/// Loads the SDK configuration from the environment, with this function's
+/// retry and timeout defaults.
+pub async fn load_sdk_config() -> SdkConfig {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest()).timeout_config(
+        TimeoutConfig::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .operation_attempt_timeout(Duration::from_secs(10))
+            .build(),
+    );
+    // An operator's AWS_MAX_ATTEMPTS / AWS_RETRY_MODE win over our default.
+    if std::env::var_os("AWS_MAX_ATTEMPTS").is_none() && std::env::var_os("AWS_RETRY_MODE").is_none() {
+        loader = loader.retry_config(RetryConfig::standard().with_max_attempts(DEFAULT_MAX_ATTEMPTS));
+    }
+    loader.load().await
+}
+
+/// Maps any SDK failure to [`RotationError::Aws`], with the service's error
+/// code and message, or the kind of transport failure.
+fn api_error<E, R>(service: &'static str, operation: &'static str, error: &SdkError<E, R>) -> RotationError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    let (code, message) = match error {
+        SdkError::ServiceError(context) => (
+            context.err().code().unwrap_or("Unknown").to_owned(),
+            context.err().message().unwrap_or_default().to_owned(),
+        ),
+        SdkError::TimeoutError(_) => ("Timeout".to_owned(), DisplayErrorContext(error).to_string()),
+        SdkError::DispatchFailure(_) => ("DispatchFailure".to_owned(), DisplayErrorContext(error).to_string()),
+        SdkError::ResponseError(_) => ("ResponseError".to_owned(), DisplayErrorContext(error).to_string()),
+        _ => ("ConstructionFailure".to_owned(), DisplayErrorContext(error).to_string()),
+    };
+    RotationError::Aws { service, operation, code, message }
+}

@@ -1,0 +1,110 @@
+//! [`SecretStore`] over `aws-sdk-secretsmanager`.
+
+use aws_sdk_secretsmanager::Client;
+use secrecy::{ExposeSecret, SecretString};
+
+use super::api_error;
+use crate::error::{Result, RotationError};
+use crate::ports::{PutOutcome, SecretMetadata, SecretStore, AWSPENDING};
+
+const SERVICE: &str = "secretsmanager";
+
+/// Secrets Manager through the AWS SDK.
+#[derive(Debug, Clone)]
+pub struct SecretsManagerStore {
+    client: Client,
+}
+
+impl SecretsManagerStore {
+    /// Wraps a client (built once per process).
+    pub fn new(client: Client) -> Self {
+        Self { client }
+    }
+
+    /// Builds the client from the shared SDK configuration.
+    pub fn from_conf(config: &aws_config::SdkConfig) -> Self {
+        Self::new(Client::new(config))
+    }
+}
+
+impl SecretStore for SecretsManagerStore {
+    async fn describe(&self, secret_id: &str) -> Result<SecretMetadata> {
+        let output = self.client.describe_secret().secret_id(secret_id).send().await.map_err(|error| {
+            if error.as_service_error().is_some_and(|e| e.is_resource_not_found_exception()) {
+                RotationError::SecretNotFound { secret: secret_id.into() }
+            } else {
+                api_error(SERVICE, "DescribeSecret", &error)
+            }
+        })?;
+        Ok(SecretMetadata {
+            arn: output.arn().unwrap_or(secret_id).to_owned(),
+            rotation_enabled: output.rotation_enabled().unwrap_or(false),
+            versions: output.version_ids_to_stages().cloned().unwrap_or_default(),
+        })
+    }
+
+    async fn get_version(&self, secret_id: &str, version_id: &str) -> Result<Option<SecretString>> {
+        let result = self.client.get_secret_value().secret_id(secret_id).version_id(version_id).send().await;
+        let output = match result {
+            Ok(output) => output,
+            // The rotation placeholder has no value until createSecret stores one.
+            Err(error) if error.as_service_error().is_some_and(|e| e.is_resource_not_found_exception()) => {
+                return Ok(None)
+            }
+            Err(error) => return Err(api_error(SERVICE, "GetSecretValue", &error)),
+        };
+        match output.secret_string() {
+            Some(value) => Ok(Some(SecretString::from(value))),
+            None => Err(RotationError::InvalidSecretValue {
+                secret: secret_id.into(),
+                version: version_id.into(),
+                reason: "it holds SecretBinary, not a SecretString".into(),
+            }),
+        }
+    }
+
+    async fn put_pending(
+        &self,
+        secret_id: &str,
+        token: &str,
+        value: &SecretString,
+        rotation_token: Option<&SecretString>,
+    ) -> Result<PutOutcome> {
+        let result = self
+            .client
+            .put_secret_value()
+            .secret_id(secret_id)
+            .client_request_token(token)
+            .secret_string(value.expose_secret())
+            .version_stages(AWSPENDING)
+            .set_rotation_token(rotation_token.map(|t| t.expose_secret().to_owned()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(PutOutcome::Stored),
+            Err(error) if error.as_service_error().is_some_and(|e| e.is_resource_exists_exception()) => {
+                Ok(PutOutcome::AlreadyExists)
+            }
+            Err(error) => Err(api_error(SERVICE, "PutSecretValue", &error)),
+        }
+    }
+
+    async fn update_stage(
+        &self,
+        secret_id: &str,
+        stage: &str,
+        move_to: Option<&str>,
+        remove_from: Option<&str>,
+    ) -> Result<()> {
+        self.client
+            .update_secret_version_stage()
+            .secret_id(secret_id)
+            .version_stage(stage)
+            .set_move_to_version_id(move_to.map(str::to_owned))
+            .set_remove_from_version_id(remove_from.map(str::to_owned))
+            .send()
+            .await
+            .map_err(|error| api_error(SERVICE, "UpdateSecretVersionStage", &error))?;
+        Ok(())
+    }
+}

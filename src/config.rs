@@ -1,0 +1,185 @@
+//! The function's configuration, read once from environment variables at start-up.
+//!
+//! The names follow Secrets Manager's own rotation functions (`PASSWORD_LENGTH`,
+//! `EXCLUDE_CHARACTERS`, ...), so users can carry their settings over.
+
+use crate::error::{Result, RotationError};
+use crate::password::MAX_PASSWORD_LENGTH;
+
+/// How passwords are generated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GeneratorConfig {
+    /// Requested length; raised to the policy's minimum when lower.
+    pub length: usize,
+    /// Characters never to use.
+    pub exclude_characters: String,
+    /// Use no lowercase letters.
+    pub exclude_lowercase: bool,
+    /// Use no uppercase letters.
+    pub exclude_uppercase: bool,
+    /// Use no digits.
+    pub exclude_numbers: bool,
+    /// Use no symbols.
+    pub exclude_punctuation: bool,
+    /// Put at least one character of every class that is not excluded.
+    pub require_each_included_type: bool,
+}
+
+impl Default for GeneratorConfig {
+    fn default() -> Self {
+        Self {
+            length: 32,
+            exclude_characters: String::new(),
+            exclude_lowercase: false,
+            exclude_uppercase: false,
+            exclude_numbers: false,
+            exclude_punctuation: false,
+            require_each_included_type: true,
+        }
+    }
+}
+
+/// Everything the operator can set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// Password generation settings.
+    pub generator: GeneratorConfig,
+    /// `PasswordResetRequired` passed to `UpdateLoginProfile`.
+    pub password_reset_required: bool,
+    /// Create a login profile when the user has none, instead of failing.
+    pub create_login_profile: bool,
+    /// Refuse users whose `password-rotation:secret-arn` tag is not the secret's ARN.
+    pub require_binding_tag: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            generator: GeneratorConfig::default(),
+            password_reset_required: false,
+            create_login_profile: false,
+            require_binding_tag: true,
+        }
+    }
+}
+
+impl Config {
+    /// Reads the configuration from the process environment.
+    pub fn from_env() -> Result<Self> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads the configuration through `lookup` (the environment, or a map in tests).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self> {
+        let defaults = Self::default();
+        let flag = |name: &str, default: bool| parse_bool(name, lookup(name), default);
+        let generator = GeneratorConfig {
+            length: parse_length(lookup("PASSWORD_LENGTH"))?,
+            exclude_characters: lookup("EXCLUDE_CHARACTERS").unwrap_or_default(),
+            exclude_lowercase: flag("EXCLUDE_LOWERCASE", defaults.generator.exclude_lowercase)?,
+            exclude_uppercase: flag("EXCLUDE_UPPERCASE", defaults.generator.exclude_uppercase)?,
+            exclude_numbers: flag("EXCLUDE_NUMBERS", defaults.generator.exclude_numbers)?,
+            exclude_punctuation: flag("EXCLUDE_PUNCTUATION", defaults.generator.exclude_punctuation)?,
+            require_each_included_type: flag(
+                "REQUIRE_EACH_INCLUDED_TYPE",
+                defaults.generator.require_each_included_type,
+            )?,
+        };
+        Ok(Self {
+            generator,
+            password_reset_required: flag("PASSWORD_RESET_REQUIRED", defaults.password_reset_required)?,
+            create_login_profile: flag("CREATE_LOGIN_PROFILE", defaults.create_login_profile)?,
+            require_binding_tag: flag("REQUIRE_BINDING_TAG", defaults.require_binding_tag)?,
+        })
+    }
+}
+
+fn parse_length(raw: Option<String>) -> Result<usize> {
+    let Some(raw) = raw.filter(|value| !value.trim().is_empty()) else {
+        return Ok(GeneratorConfig::default().length);
+    };
+    match raw.trim().parse::<usize>() {
+        Ok(length) if (1..=MAX_PASSWORD_LENGTH).contains(&length) => Ok(length),
+        Ok(length) => Err(RotationError::InvalidConfig(format!(
+            "PASSWORD_LENGTH={length} is outside 1..={MAX_PASSWORD_LENGTH} (IAM accepts passwords of 1 to 128 characters)"
+        ))),
+        Err(_) => Err(RotationError::InvalidConfig(format!(
+            "PASSWORD_LENGTH={raw:?} is not a whole number"
+        ))),
+    }
+}
+
+fn parse_bool(name: &str, raw: Option<String>, default: bool) -> Result<bool> {
+    let Some(raw) = raw.filter(|value| !value.trim().is_empty()) else {
+        return Ok(default);
+    };
+    match raw.trim().to_ascii_lowercase().as_str() {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(RotationError::InvalidConfig(format!("{name}={raw:?} is not true or false"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(pairs: &[(&str, &str)]) -> Result<Config> {
+        let env: HashMap<String, String> =
+            pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        Config::from_lookup(|name| env.get(name).cloned())
+    }
+
+    #[test]
+    fn an_empty_environment_gives_the_documented_defaults() {
+        let config = config(&[]).expect("defaults");
+        assert_eq!(config, Config::default());
+        assert_eq!(config.generator.length, 32);
+        assert!(config.require_binding_tag);
+        assert!(config.generator.require_each_included_type);
+        assert!(!config.password_reset_required && !config.create_login_profile);
+    }
+
+    #[test]
+    fn every_variable_is_read() {
+        let config = config(&[
+            ("PASSWORD_LENGTH", "20"),
+            ("EXCLUDE_CHARACTERS", "'|"),
+            ("EXCLUDE_LOWERCASE", "TRUE"),
+            ("EXCLUDE_UPPERCASE", "true"),
+            ("EXCLUDE_NUMBERS", "True"),
+            ("EXCLUDE_PUNCTUATION", "false"),
+            ("REQUIRE_EACH_INCLUDED_TYPE", "false"),
+            ("PASSWORD_RESET_REQUIRED", "true"),
+            ("CREATE_LOGIN_PROFILE", "true"),
+            ("REQUIRE_BINDING_TAG", "false"),
+        ])
+        .expect("valid");
+        assert_eq!(config.generator.length, 20);
+        assert_eq!(config.generator.exclude_characters, "'|");
+        assert!(config.generator.exclude_lowercase && config.generator.exclude_uppercase);
+        assert!(config.generator.exclude_numbers && !config.generator.exclude_punctuation);
+        assert!(!config.generator.require_each_included_type);
+        assert!(config.password_reset_required && config.create_login_profile);
+        assert!(!config.require_binding_tag);
+    }
+
+    #[test]
+    fn invalid_values_are_refused_with_the_variable_named() {
+        for (name, value, expected) in [
+            ("PASSWORD_LENGTH", "129", "outside 1..=128"),
+            ("PASSWORD_LENGTH", "0", "outside 1..=128"),
+            ("PASSWORD_LENGTH", "-3", "not a whole number"),
+            ("PASSWORD_LENGTH", "twelve", "not a whole number"),
+            ("EXCLUDE_NUMBERS", "yes", "not true or false"),
+            ("REQUIRE_BINDING_TAG", "0", "not true or false"),
+            ("CREATE_LOGIN_PROFILE", "maybe", "not true or false"),
+        ] {
+            let error = config(&[(name, value)]).expect_err("invalid");
+            let message = error.to_string();
+            assert!(message.contains(name) && message.contains(expected), "{message}");
+            assert_eq!(error.error_type(), "InvalidConfig");
+        }
+    }
+}

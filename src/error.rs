@@ -1,0 +1,232 @@
+//! The one error type of the function, and its mapping to a Lambda [`Diagnostic`].
+//!
+//! Every variant carries identifiers (secret ARN, version token, user name, step)
+//! and never a secret: no password, no rotation token, no secret value. The
+//! `error_type` reported to Lambda (and shown by Secrets Manager when a rotation
+//! fails) is stable per variant, so alarms and runbooks can key on it.
+
+use lambda_runtime::Diagnostic;
+
+/// Everything that can make a rotation step fail.
+#[derive(Debug, thiserror::Error)]
+pub enum RotationError {
+    /// The invocation payload is not a rotation event.
+    #[error("invalid event: {0}")]
+    InvalidEvent(String),
+
+    /// An environment variable of the function has an invalid value.
+    #[error("invalid configuration: {0}")]
+    InvalidConfig(String),
+
+    /// The secret does not exist (or the function may not see it).
+    #[error("secret {secret} was not found")]
+    SecretNotFound {
+        /// The secret id from the event.
+        secret: String,
+    },
+
+    /// Rotation is not enabled on the secret.
+    #[error("rotation is not enabled on secret {secret}")]
+    RotationNotEnabled {
+        /// The secret ARN.
+        secret: String,
+    },
+
+    /// The token of the event is not a version of the secret.
+    #[error("secret {secret} has no version {token}")]
+    UnknownVersion {
+        /// The secret ARN.
+        secret: String,
+        /// The `ClientRequestToken` of the event.
+        token: String,
+    },
+
+    /// The token's version is neither `AWSCURRENT` nor `AWSPENDING`.
+    #[error("version {token} of secret {secret} is not staged AWSPENDING")]
+    VersionNotPending {
+        /// The secret ARN.
+        secret: String,
+        /// The `ClientRequestToken` of the event.
+        token: String,
+    },
+
+    /// The secret has no `AWSCURRENT` version, or that version has no value.
+    #[error("secret {secret} has no AWSCURRENT value")]
+    CurrentValueMissing {
+        /// The secret ARN.
+        secret: String,
+    },
+
+    /// `setSecret`/`testSecret` ran before `createSecret` stored a value.
+    #[error("version {token} of secret {secret} has no value yet (createSecret has not stored one)")]
+    PendingValueMissing {
+        /// The secret ARN.
+        secret: String,
+        /// The `ClientRequestToken` of the event.
+        token: String,
+    },
+
+    /// A secret version's value is not `{"username": "...", "password": "..."}`.
+    #[error("version {version} of secret {secret} is not a valid value: {reason}")]
+    InvalidSecretValue {
+        /// The secret ARN.
+        secret: String,
+        /// The version id whose value is wrong.
+        version: String,
+        /// What is wrong, naming keys and types, never values.
+        reason: String,
+    },
+
+    /// The pending version names another user than the current one.
+    #[error("version {token} of secret {secret} names IAM user {pending_user}, but AWSCURRENT names {current_user}")]
+    UserMismatch {
+        /// The secret ARN.
+        secret: String,
+        /// The `ClientRequestToken` of the event.
+        token: String,
+        /// The user in `AWSPENDING`.
+        pending_user: String,
+        /// The user in `AWSCURRENT`.
+        current_user: String,
+    },
+
+    /// The IAM user named by the secret does not exist.
+    #[error("IAM user {user} does not exist")]
+    UserNotFound {
+        /// The IAM user name.
+        user: String,
+    },
+
+    /// The IAM user carries no binding tag for this secret.
+    #[error("IAM user {user} is not bound to secret {secret}: it has no tag password-rotation:secret-arn (set it to the secret's ARN, or set REQUIRE_BINDING_TAG=false)")]
+    BindingTagMissing {
+        /// The IAM user name.
+        user: String,
+        /// The secret ARN.
+        secret: String,
+    },
+
+    /// The IAM user's binding tag names another secret.
+    #[error("IAM user {user} is bound to secret {bound_to}, not to {secret}")]
+    BindingTagMismatch {
+        /// The IAM user name.
+        user: String,
+        /// The secret ARN.
+        secret: String,
+        /// The ARN the user's tag names.
+        bound_to: String,
+    },
+
+    /// The user has no console password (login profile) and creating one is off.
+    #[error("IAM user {user} has no login profile (console password); set CREATE_LOGIN_PROFILE=true to create one")]
+    LoginProfileMissing {
+        /// The IAM user name.
+        user: String,
+    },
+
+    /// The account password policy cannot be met with this configuration.
+    #[error("the account password policy cannot be met by this configuration: {0}")]
+    PolicyUnsatisfiable(String),
+
+    /// IAM refused the password for the account password policy.
+    #[error("IAM refused the new password of user {user} under the account password policy (PasswordPolicyViolation)")]
+    PasswordPolicyViolation {
+        /// The IAM user name.
+        user: String,
+    },
+
+    /// The pending password does not satisfy the live account password policy.
+    #[error("the pending password of version {token} of secret {secret} does not satisfy the account password policy: {reason}")]
+    PendingPasswordRejected {
+        /// The secret ARN.
+        secret: String,
+        /// The `ClientRequestToken` of the event.
+        token: String,
+        /// Which rule fails, never the password.
+        reason: String,
+    },
+
+    /// The login profile's reset-required flag is not the configured one.
+    #[error("the login profile of IAM user {user} has PasswordResetRequired={actual}, but PASSWORD_RESET_REQUIRED={expected}")]
+    ResetRequiredMismatch {
+        /// The IAM user name.
+        user: String,
+        /// The flag IAM reports.
+        actual: bool,
+        /// The configured flag.
+        expected: bool,
+    },
+
+    /// IAM kept answering `EntityTemporarilyUnmodifiable` through every retry.
+    #[error("IAM user {user} stayed temporarily unmodifiable (EntityTemporarilyUnmodifiable) through every retry")]
+    EntityTemporarilyUnmodifiable {
+        /// The IAM user name.
+        user: String,
+    },
+
+    /// IAM answered `LimitExceeded` (too many attempts to change the password).
+    #[error("IAM refused to change the password of user {user}: LimitExceeded")]
+    LimitExceeded {
+        /// The IAM user name.
+        user: String,
+    },
+
+    /// The operating system's random number generator failed.
+    #[error("the operating system's random number generator failed")]
+    Randomness,
+
+    /// Any other AWS API error, with its code and message.
+    #[error("{service} {operation} failed: {code}: {message}")]
+    Aws {
+        /// `iam` or `secretsmanager`.
+        service: &'static str,
+        /// The API action, e.g. `UpdateLoginProfile`.
+        operation: &'static str,
+        /// The AWS error code, or the kind of transport failure.
+        code: String,
+        /// The AWS error message.
+        message: String,
+    },
+}
+
+impl RotationError {
+    /// The stable `error_type` reported to Lambda for this variant.
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            Self::InvalidEvent(_) => "InvalidEvent",
+            Self::InvalidConfig(_) => "InvalidConfig",
+            Self::SecretNotFound { .. } => "SecretNotFound",
+            Self::RotationNotEnabled { .. } => "RotationNotEnabled",
+            Self::UnknownVersion { .. } => "UnknownVersion",
+            Self::VersionNotPending { .. } => "VersionNotPending",
+            Self::CurrentValueMissing { .. } => "CurrentValueMissing",
+            Self::PendingValueMissing { .. } => "PendingValueMissing",
+            Self::InvalidSecretValue { .. } => "InvalidSecretValue",
+            Self::UserMismatch { .. } => "UserMismatch",
+            Self::UserNotFound { .. } => "UserNotFound",
+            Self::BindingTagMissing { .. } => "BindingTagMissing",
+            Self::BindingTagMismatch { .. } => "BindingTagMismatch",
+            Self::LoginProfileMissing { .. } => "LoginProfileMissing",
+            Self::PolicyUnsatisfiable(_) => "PolicyUnsatisfiable",
+            Self::PasswordPolicyViolation { .. } => "PasswordPolicyViolation",
+            Self::PendingPasswordRejected { .. } => "PendingPasswordRejected",
+            Self::ResetRequiredMismatch { .. } => "ResetRequiredMismatch",
+            Self::EntityTemporarilyUnmodifiable { .. } => "EntityTemporarilyUnmodifiable",
+            Self::LimitExceeded { .. } => "LimitExceeded",
+            Self::Randomness => "Randomness",
+            Self::Aws { .. } => "AwsApiError",
+        }
+    }
+}
+
+impl From<RotationError> for Diagnostic {
+    fn from(error: RotationError) -> Self {
+        Diagnostic {
+            error_type: error.error_type().to_owned(),
+            error_message: error.to_string(),
+        }
+    }
+}
+
+/// The result type of the rotation logic.
+pub type Result<T, E = RotationError> = std::result::Result<T, E>;

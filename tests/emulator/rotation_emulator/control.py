@@ -1,0 +1,206 @@
+"""Emulator-side state that is not AWS state: call log, injected faults, holds.
+
+Everything here is guarded by one lock and is safe to use from werkzeug's
+request threads. Holds block the *request* thread that reached them, never the
+lock, so other requests and the control API keep being served.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Optional
+
+# How long a held request waits for POST /_emulator/release before it is
+# released automatically (so a forgotten hold cannot wedge a test run).
+HOLD_TIMEOUT_SECONDS = 30.0
+
+FAULT_KINDS = ("throttle", "500", "409", "limit-exceeded")
+
+# Faults that only make sense for IAM (Secrets Manager has no 409 error).
+IAM_ONLY_KINDS = ("409", "limit-exceeded")
+
+
+@dataclass
+class FaultRule:
+    """Fail the nth..nth+count-1 calls of ``action`` counted from injection."""
+
+    action: str  # an API action name, or "*" for every call
+    kind: str
+    nth: int = 1
+    count: int = 1
+    seen: int = 0  # matching calls since the rule was injected
+
+    def matches(self, action: str) -> bool:
+        return self.action == "*" or self.action == action
+
+    def observe(self) -> bool:
+        """Count one matching call; True if this call must fail."""
+        self.seen += 1
+        return self.nth <= self.seen < self.nth + self.count
+
+
+@dataclass
+class Hold:
+    """One armed hold: the call with global index ``target_index`` is held."""
+
+    target_index: int
+    when: str  # "before" or "after"
+    released: threading.Event = field(default_factory=threading.Event)
+    held: bool = False
+    call: Optional[dict] = None
+    held_since: Optional[float] = None
+
+    def wait(self) -> bool:
+        """Block the calling request thread; False if it timed out."""
+        return self.released.wait(HOLD_TIMEOUT_SECONDS)
+
+
+@dataclass
+class CallRecord:
+    index: int
+    service: str
+    action: str
+    status: Optional[int] = None
+    fault: Optional[str] = None
+
+    def as_dict(self) -> dict:
+        return {
+            "index": self.index,
+            "service": self.service,
+            "action": self.action,
+            "status": self.status,
+            "fault": self.fault,
+        }
+
+
+class ControlState:
+    """Call log, fault rules and the (single) hold."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._next_index = 1  # global, never reset by clear_calls (only by reset)
+        self._calls: list[CallRecord] = []
+        self._faults: list[FaultRule] = []
+        self._hold: Optional[Hold] = None
+
+    # -- lifecycle ---------------------------------------------------------
+
+    def reset(self) -> None:
+        with self._lock:
+            self._next_index = 1
+            self._calls = []
+            self._faults = []
+            hold, self._hold = self._hold, None
+        if hold is not None:
+            hold.released.set()
+
+    # -- call log ----------------------------------------------------------
+
+    def begin_call(
+        self, service: str, action: str, json_protocol: bool = False
+    ) -> tuple[CallRecord, Optional[str], Optional[Hold]]:
+        """Register an AWS call; returns (record, fault kind or None, hold or None).
+
+        IAM-only fault kinds (409s) never fire on JSON-protocol (Secrets
+        Manager) calls, though such calls still advance the rule's counter.
+        """
+        with self._lock:
+            record = CallRecord(self._next_index, service, action)
+            self._next_index += 1
+            self._calls.append(record)
+
+            fault = None
+            for rule in self._faults:
+                if rule.matches(action) and rule.observe() and fault is None:
+                    if not (json_protocol and rule.kind in IAM_ONLY_KINDS):
+                        fault = rule.kind
+            record.fault = fault
+
+            hold = None
+            if self._hold is not None and self._hold.target_index == record.index:
+                hold = self._hold
+                hold.call = {"index": record.index, "service": service, "action": action}
+            return record, fault, hold
+
+    def finish_call(self, record: CallRecord, status: int, fault: Optional[str] = None) -> None:
+        with self._lock:
+            record.status = status
+            if fault is not None:
+                record.fault = fault
+
+    def calls(self) -> dict:
+        with self._lock:
+            calls = [c.as_dict() for c in self._calls]
+        counts = Counter(f"{c['service']}:{c['action']}" for c in calls)
+        return {"calls": calls, "counts": dict(counts)}
+
+    def clear_calls(self) -> None:
+        # The index keeps counting so that holds armed earlier stay meaningful.
+        with self._lock:
+            self._calls = []
+
+    # -- faults ------------------------------------------------------------
+
+    def add_fault(self, action: str, kind: str, nth: int = 1, count: int = 1) -> FaultRule:
+        rule = FaultRule(action=action, kind=kind, nth=nth, count=count)
+        with self._lock:
+            self._faults.append(rule)
+        return rule
+
+    def clear_faults(self) -> None:
+        with self._lock:
+            self._faults = []
+
+    def faults(self) -> list:
+        with self._lock:
+            return [
+                {"action": r.action, "kind": r.kind, "nth": r.nth, "count": r.count, "seen": r.seen}
+                for r in self._faults
+            ]
+
+    # -- holds -------------------------------------------------------------
+
+    def arm_hold(self, index: int, when: str) -> Hold:
+        """Hold the ``index``-th AWS call from now (1 = the next call)."""
+        with self._lock:
+            previous = self._hold
+            self._hold = Hold(target_index=self._next_index + index - 1, when=when)
+            hold = self._hold
+        if previous is not None:
+            previous.released.set()
+        return hold
+
+    def mark_held(self, hold: Hold) -> None:
+        with self._lock:
+            hold.held = True
+            hold.held_since = time.monotonic()
+
+    def finish_hold(self, hold: Hold) -> None:
+        """The held request has moved on: disarm if it is still the current hold."""
+        with self._lock:
+            if self._hold is hold:
+                self._hold = None
+
+    def hold_state(self) -> dict:
+        with self._lock:
+            hold = self._hold
+            if hold is None:
+                return {"armed": False, "held": False, "call": None, "when": None}
+            return {
+                "armed": True,
+                "held": hold.held,
+                "call": dict(hold.call) if hold.held and hold.call else None,
+                "when": hold.when,
+            }
+
+    def release(self) -> bool:
+        """Release (or disarm) the current hold; True if something was held."""
+        with self._lock:
+            hold, self._hold = self._hold, None
+        if hold is None:
+            return False
+        hold.released.set()
+        return hold.held

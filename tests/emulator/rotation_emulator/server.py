@@ -1,0 +1,791 @@
+"""WSGI middleware around moto's server app, plus the HTTP server that runs it.
+
+Request flow for an AWS call (anything that is not ``/_emulator/...`` or
+``/moto-api/...``):
+
+1. identify service, action, region and access key (SigV4 credential scope,
+   ``X-Amz-Target`` or the query ``Action`` parameter);
+2. log the call, evaluate injected faults and holds (``control.py``);
+3. a "before" hold blocks here; the call is then dropped, never applied;
+4. otherwise run a correction handler (or forward to moto unchanged), under one
+   lock so that check-then-forward sequences are atomic with respect to moto;
+5. an "after" hold blocks here, after moto applied the call, before replying.
+
+Correction handlers (AWS behaviour moto lacks) are the ``_iam_*`` and ``_sm_*``
+methods of ``EmulatorApp``; see tests/emulator/README.md for the reasoning.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from typing import Callable, Optional
+from urllib.parse import parse_qs, parse_qsl
+from xml.sax.saxutils import escape
+
+from moto.core import DEFAULT_ACCOUNT_ID
+from moto.iam.models import get_account_id_from, iam_backends
+from moto.moto_api._internal.models import moto_api_backend
+from moto.moto_server.werkzeug_app import (
+    DomainDispatcherApplication,
+    MotoRequestHandler,
+    create_backend_app,
+)
+from moto.secretsmanager.models import FakeSecret, secretsmanager_backends
+from moto.utilities.utils import get_partition
+from werkzeug.serving import make_server
+
+from . import policy as pw
+from .control import FAULT_KINDS, IAM_ONLY_KINDS, ControlState
+
+IAM_XMLNS = "https://iam.amazonaws.com/doc/2010-05-08/"
+DEFAULT_REGION = "us-east-1"
+# Used as RotationLambdaARN when a placeholder is created on a secret that has none.
+DEFAULT_ROTATION_LAMBDA = "arn:aws:lambda:us-east-1:123456789012:function:rotation-emulator"
+
+_CREDENTIAL_RE = re.compile(r"Credential=([^/,\s]+)/[^/]+/([^/]+)/([^/]+)/aws4_request")
+
+
+def _secretsmanager_operations() -> frozenset:
+    """Secrets Manager operation names, from botocore's service model."""
+    import botocore.session
+
+    return frozenset(botocore.session.get_session().get_service_model("secretsmanager").operation_names)
+
+
+SM_OPERATIONS = _secretsmanager_operations()
+
+
+# ---------------------------------------------------------------------------
+# Small request/response value types
+# ---------------------------------------------------------------------------
+
+
+@dataclass
+class Response:
+    status: int
+    headers: list = field(default_factory=list)
+    body: bytes = b""
+
+    def json(self) -> dict:
+        return json.loads(self.body or b"{}")
+
+
+@dataclass
+class AwsRequest:
+    environ: dict
+    body: bytes
+    service: str  # "iam", "secretsmanager", or another signing name
+    action: str
+    region: str
+    access_key: Optional[str]
+    params: dict  # query params (first value) or the JSON body
+
+    @property
+    def is_json(self) -> bool:
+        return bool(self.environ.get("HTTP_X_AMZ_TARGET"))
+
+
+def _read_body(environ: dict) -> bytes:
+    """Read the whole request body and put a rewindable copy back in ``environ``."""
+    stream = environ.get("wsgi.input")
+    if stream is None:
+        return b""
+    length = environ.get("CONTENT_LENGTH")
+    if length:
+        body = stream.read(int(length))
+    elif environ.get("wsgi.input_terminated"):  # chunked: werkzeug de-chunks for us
+        body = stream.read()
+    else:
+        body = b""
+    environ["wsgi.input"] = io.BytesIO(body)
+    environ["CONTENT_LENGTH"] = str(len(body))
+    return body
+
+
+def parse_aws_request(environ: dict, body: bytes) -> Optional[AwsRequest]:
+    """Identify an AWS API call; ``None`` for anything else (e.g. /moto-api)."""
+    auth = environ.get("HTTP_AUTHORIZATION", "")
+    target = environ.get("HTTP_X_AMZ_TARGET", "")
+    match = _CREDENTIAL_RE.search(auth)
+    access_key, region, service = (match.groups() if match else (None, DEFAULT_REGION, None))
+
+    if target:
+        prefix, _, action = target.partition(".")
+        service = service or prefix.lower()
+        try:
+            params = json.loads(body or b"{}")
+        except ValueError:
+            params = {}
+        if not isinstance(params, dict):
+            params = {}
+    else:
+        params = dict(parse_qsl(environ.get("QUERY_STRING", ""), keep_blank_values=True))
+        if environ.get("CONTENT_TYPE", "").startswith("application/x-www-form-urlencoded"):
+            params.update(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
+        action = params.get("Action", "")
+        if not action:
+            return None
+        service = service or "iam"  # unsigned query call: IAM is the only one we serve
+    return AwsRequest(environ, body, service, action, region, access_key, params)
+
+
+def _status_line(status: int) -> str:
+    try:
+        return f"{status} {HTTPStatus(status).phrase}"
+    except ValueError:
+        return f"{status} Unknown"
+
+
+def _request_id() -> str:
+    return str(uuid.uuid4())
+
+
+def iam_error(status: int, code: str, message: str) -> Response:
+    """An IAM (query protocol) error document."""
+    rid = _request_id()
+    kind = "Receiver" if status >= 500 else "Sender"
+    body = (
+        f'<ErrorResponse xmlns="{IAM_XMLNS}"><Error><Type>{kind}</Type>'
+        f"<Code>{escape(code)}</Code><Message>{escape(message)}</Message></Error>"
+        f"<RequestId>{rid}</RequestId></ErrorResponse>"
+    )
+    return Response(status, [("Content-Type", "text/xml"), ("x-amzn-RequestId", rid)], body.encode())
+
+
+def iam_empty_result(action: str) -> Response:
+    """Success document for IAM actions that return no data."""
+    rid = _request_id()
+    body = (
+        f'<{action}Response xmlns="{IAM_XMLNS}"><ResponseMetadata><RequestId>{rid}</RequestId>'
+        f"</ResponseMetadata></{action}Response>"
+    )
+    return Response(200, [("Content-Type", "text/xml"), ("x-amzn-RequestId", rid)], body.encode())
+
+
+def json_response(status: int, payload: dict, content_type: str = "application/x-amz-json-1.1") -> Response:
+    rid = _request_id()
+    return Response(
+        status,
+        [("Content-Type", content_type), ("x-amzn-RequestId", rid)],
+        json.dumps(payload).encode(),
+    )
+
+
+def sm_error(code: str, message: str, status: int = 400) -> Response:
+    """A Secrets Manager (awsJson1.1) error document."""
+    return json_response(status, {"__type": code, "message": message})
+
+
+def fault_response(req: AwsRequest, kind: str) -> Response:
+    """The error an injected fault produces, in the protocol of the service."""
+    if req.is_json:
+        if kind == "throttle":
+            return sm_error("ThrottlingException", "Rate exceeded", 400)
+        return sm_error("InternalServiceError", "An error occurred on the server side (injected fault).", 500)
+    if kind == "throttle":
+        return iam_error(400, "Throttling", "Rate exceeded")
+    if kind == "409":
+        return iam_error(
+            409,
+            "EntityTemporarilyUnmodifiable",
+            "The request was rejected because it referenced an entity that is temporarily unmodifiable (injected fault).",
+        )
+    if kind == "limit-exceeded":
+        return iam_error(409, "LimitExceeded", "Request limit exceeded (injected fault).")
+    return iam_error(500, "ServiceFailure", "The request processing has failed because of an unknown error (injected fault).")
+
+
+class _ControlError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def _control_ok(payload: dict) -> Response:
+    return Response(200, [("Content-Type", "application/json")], json.dumps(payload).encode())
+
+
+def _control_error(status: int, message: str) -> Response:
+    return Response(status, [("Content-Type", "application/json")], json.dumps({"error": message}).encode())
+
+
+def _has_value(version: dict) -> bool:
+    return "secret_string" in version or "secret_binary" in version
+
+
+def _bool_param(value: Optional[str]) -> Optional[bool]:
+    if value is None:
+        return None
+    return str(value).lower() == "true"
+
+
+# ---------------------------------------------------------------------------
+# The middleware
+# ---------------------------------------------------------------------------
+
+
+class EmulatorApp:
+    """WSGI app: control API under /_emulator/, corrected moto for everything else."""
+
+    def __init__(self) -> None:
+        self.moto_app = DomainDispatcherApplication(create_backend_app)
+        self.control = ControlState()
+        # Serialises every access to moto's (not thread-safe) backends. Holds
+        # are waited on outside of it.
+        self.aws_lock = threading.RLock()
+        # (account id, user name) -> console passwords, oldest first, current last.
+        self.password_history: dict = {}
+
+        self._iam_handlers: dict[str, Callable[[AwsRequest], Response]] = {
+            "CreateLoginProfile": self._iam_create_login_profile,
+            "UpdateLoginProfile": self._iam_update_login_profile,
+            "ChangePassword": self._iam_change_password,
+            "DeleteUser": self._iam_delete_user,
+        }
+        self._sm_handlers: dict[str, Callable[[AwsRequest], Response]] = {
+            "PutSecretValue": self._sm_put_secret_value,
+            "GetSecretValue": self._sm_get_secret_value,
+            "UpdateSecretVersionStage": self._sm_update_secret_version_stage,
+            "DescribeSecret": self._sm_describe_secret,
+        }
+
+    # -- WSGI entry point --------------------------------------------------
+
+    def __call__(self, environ: dict, start_response):
+        path = environ.get("PATH_INFO", "")
+        if path.startswith("/_emulator/") or path == "/_emulator":
+            resp = self.handle_control(environ)
+            return self._send(resp, start_response)
+
+        body = _read_body(environ)
+        req = None if path.startswith("/moto-api") else parse_aws_request(environ, body)
+        if req is None:
+            with self.aws_lock:
+                resp = self.forward(environ)
+            return self._send(resp, start_response)
+
+        record, fault, hold = self.control.begin_call(req.service, req.action, json_protocol=req.is_json)
+
+        if hold is not None and hold.when == "before":
+            # Block before moto sees the call; on release the call is dropped.
+            self.control.mark_held(hold)
+            hold.wait()
+            self.control.finish_hold(hold)
+            resp = (
+                sm_error("InternalServiceError", "Request dropped by the emulator (held before).", 500)
+                if req.is_json
+                else iam_error(500, "ServiceFailure", "Request dropped by the emulator (held before).")
+            )
+            self.control.finish_call(record, resp.status, fault="dropped")
+            return self._send(resp, start_response)
+
+        if fault is not None:
+            resp = fault_response(req, fault)
+        else:
+            with self.aws_lock:
+                resp = self.handle(req)
+        self.control.finish_call(record, resp.status)
+
+        if hold is not None and hold.when == "after":
+            # moto applied the call; block before the client gets the answer.
+            self.control.mark_held(hold)
+            hold.wait()
+            self.control.finish_hold(hold)
+        return self._send(resp, start_response)
+
+    @staticmethod
+    def _send(resp: Response, start_response):
+        headers = [(k, v) for k, v in resp.headers if k.lower() not in ("content-length", "transfer-encoding")]
+        headers.append(("Content-Length", str(len(resp.body))))
+        start_response(_status_line(resp.status), headers)
+        return [resp.body]
+
+    def forward(self, environ: dict) -> Response:
+        """Run the request through moto unchanged and buffer its response."""
+        captured: dict = {}
+        chunks: list = []
+
+        def start_response(status, headers, exc_info=None):
+            captured["status"] = int(status.split(" ", 1)[0])
+            captured["headers"] = list(headers)
+            return chunks.append
+
+        environ["wsgi.input"].seek(0)
+        result = self.moto_app(environ, start_response)
+        try:
+            for chunk in result:
+                chunks.append(chunk)
+        finally:
+            if hasattr(result, "close"):
+                result.close()
+        return Response(captured.get("status", 500), captured.get("headers", []), b"".join(chunks))
+
+    def handle(self, req: AwsRequest) -> Response:
+        """Dispatch one AWS call to a correction handler or straight to moto."""
+        if req.service == "iam":
+            handler = self._iam_handlers.get(req.action)
+            return handler(req) if handler else self.forward(req.environ)
+        if req.service == "secretsmanager":
+            handler = self._sm_handlers.get(req.action)
+            resp = handler(req) if handler else self.forward(req.environ)
+            if resp.status == 200:
+                self._sm_sync_after_success(req)
+            elif resp.status == 404:
+                # moto answers some Secrets Manager errors with 404; AWS uses
+                # 400 for every Secrets Manager client error.
+                resp.status = 400
+            return resp
+        return self.forward(req.environ)
+
+    # -- account / backend lookup -------------------------------------------
+
+    def account_id(self, req: AwsRequest) -> str:
+        """The account moto would use for this request (same precedence as moto)."""
+        if os.environ.get("MOTO_ACCOUNT_ID"):
+            return os.environ["MOTO_ACCOUNT_ID"]
+        header = req.environ.get("HTTP_X_MOTO_ACCOUNT_ID")
+        if header:
+            return header
+        return get_account_id_from(req.access_key) if req.access_key else DEFAULT_ACCOUNT_ID
+
+    def iam_backend(self, req: AwsRequest):
+        return iam_backends[self.account_id(req)][get_partition(req.region)]
+
+    def sm_backend(self, req: AwsRequest):
+        return secretsmanager_backends[self.account_id(req)][req.region]
+
+    # -- password history ---------------------------------------------------
+
+    def history(self, account_id: str, user) -> list:
+        """The user's password history; seeded from moto if we never saw it set."""
+        key = (account_id, user.name)
+        hist = self.password_history.get(key)
+        if not hist and user.password:
+            hist = [user.password]
+            self.password_history[key] = hist
+        return list(hist or [])
+
+    def remember_password(self, account_id: str, user_name: str, password: str) -> None:
+        key = (account_id, user_name)
+        self.password_history[key] = pw.append_history(self.password_history.get(key, []), password)
+
+    @staticmethod
+    def account_policy(backend) -> Optional[pw.PasswordPolicy]:
+        moto_policy = getattr(backend, "account_password_policy", None)
+        return pw.PasswordPolicy.from_moto(moto_policy) if moto_policy else None
+
+    # -- IAM corrections -------------------------------------------------------
+
+    def _iam_create_login_profile(self, req: AwsRequest) -> Response:
+        backend = self.iam_backend(req)
+        account = self.account_id(req)
+        user = backend.users.get(req.params.get("UserName") or "")
+        if user is None or user.password:
+            # Let moto produce NoSuchEntity (404) / EntityAlreadyExists (409):
+            # existence is checked before the password, as in AWS.
+            return self.forward(req.environ)
+        password = req.params.get("Password")
+        violation = pw.check_password(password, self.account_policy(backend), self.history(account, user))
+        if violation:
+            return iam_error(400, violation.code, violation.message)
+
+        reset_required = _bool_param(req.params.get("PasswordResetRequired"))
+        previous_flag = user.password_reset_required
+        if reset_required is not None:
+            # moto ignores PasswordResetRequired on create; set it so that the
+            # response and GetLoginProfile report it.
+            user.password_reset_required = reset_required
+        resp = self.forward(req.environ)
+        if resp.status == 200:
+            self.remember_password(account, user.name, password)
+        else:
+            user.password_reset_required = previous_flag
+        return resp
+
+    def _iam_update_login_profile(self, req: AwsRequest) -> Response:
+        # Implemented here rather than forwarded: moto sets the password to None
+        # when the Password parameter is absent and stores PasswordResetRequired
+        # as a raw string.
+        backend = self.iam_backend(req)
+        account = self.account_id(req)
+        user = backend.users.get(req.params.get("UserName") or "")
+        if user is None or not user.password:
+            return self.forward(req.environ)  # moto's NoSuchEntity (404)
+
+        password = req.params.get("Password")
+        if "Password" in req.params:
+            violation = pw.check_password(password, self.account_policy(backend), self.history(account, user))
+            if violation:
+                return iam_error(400, violation.code, violation.message)
+            user.password = password
+            self.remember_password(account, user.name, password)
+        reset_required = _bool_param(req.params.get("PasswordResetRequired"))
+        if reset_required is not None:
+            user.password_reset_required = reset_required
+        return iam_empty_result("UpdateLoginProfile")
+
+    def _iam_change_password(self, req: AwsRequest) -> Response:
+        # moto 5.2.5 has no ChangePassword at all.
+        backend = self.iam_backend(req)
+        account = self.account_id(req)
+        user = backend.get_user_from_access_key_id(req.access_key) if req.access_key else None
+        if user is None:
+            return iam_error(
+                400,
+                "InvalidUserType",
+                "The request was rejected because the type of user for the transaction was incorrect: "
+                "only IAM users can change their own password.",
+            )
+        if not user.password:
+            return iam_error(404, "NoSuchEntity", f"Login Profile for User {user.name} cannot be found.")
+
+        old = req.params.get("OldPassword")
+        new = req.params.get("NewPassword")
+        violation = pw.check_api_constraints(old, "oldPassword") or pw.check_api_constraints(new, "newPassword")
+        if violation:
+            return iam_error(400, violation.code, violation.message)
+        if old != user.password:
+            # Not documented by AWS; see README ("wrong OldPassword").
+            return iam_error(403, "AccessDenied", "The old password is incorrect.")
+        violation = pw.check_policy(new, self.account_policy(backend), self.history(account, user))
+        if violation:
+            return iam_error(400, violation.code, violation.message)
+
+        user.password = new
+        user.password_reset_required = False  # a user-chosen password satisfies a reset
+        self.remember_password(account, user.name, new)
+        return iam_empty_result("ChangePassword")
+
+    def _iam_delete_user(self, req: AwsRequest) -> Response:
+        resp = self.forward(req.environ)
+        if resp.status == 200:
+            # A new user with the same name is a new entity: forget its passwords.
+            self.password_history.pop((self.account_id(req), req.params.get("UserName")), None)
+        return resp
+
+    # -- Secrets Manager corrections -----------------------------------------
+
+    def _sm_secret(self, req: AwsRequest) -> Optional[FakeSecret]:
+        secret_id = req.params.get("SecretId")
+        if not secret_id:
+            return None
+        secret = self.sm_backend(req).secrets.get(secret_id)
+        return secret if isinstance(secret, FakeSecret) else None
+
+    def _sm_put_secret_value(self, req: AwsRequest) -> Response:
+        secret = self._sm_secret(req)
+        token = req.params.get("ClientRequestToken")
+        if secret is None or not token or token not in secret.versions:
+            return self.forward(req.environ)
+        version = secret.versions[token]
+        if not _has_value(version):
+            # A rotation placeholder (AWSPENDING, no value): filling it is what
+            # the rotation Lambda's createSecret step does. moto handles it.
+            return self.forward(req.environ)
+        same = version.get("secret_string") == req.params.get("SecretString") and version.get(
+            "secret_binary"
+        ) == req.params.get("SecretBinary")
+        if not same:
+            return sm_error(
+                "ResourceExistsException",
+                f"You can't use ClientRequestToken {token} because that value is already in use "
+                f"for a version of secret {secret.arn}.",
+            )
+        # Idempotent retry: nothing changes, answer with the existing version.
+        return json_response(
+            200,
+            {
+                "ARN": secret.arn,
+                "Name": secret.name,
+                "VersionId": token,
+                "VersionStages": list(version["version_stages"]),
+            },
+        )
+
+    def _sm_get_secret_value(self, req: AwsRequest) -> Response:
+        secret = self._sm_secret(req)
+        if secret is None or secret.is_deleted():
+            return self.forward(req.environ)
+        version_id = req.params.get("VersionId")
+        stage = req.params.get("VersionStage")
+        if version_id:
+            version = secret.versions.get(version_id)
+            if version is not None and stage and stage not in version["version_stages"]:
+                return self.forward(req.environ)  # moto's stage/version mismatch error
+        else:
+            wanted = stage or "AWSCURRENT"
+            version = next((v for v in secret.versions.values() if wanted in v["version_stages"]), None)
+        if version is not None and not _has_value(version):
+            label = f"VersionId: {version_id}" if version_id else f"staging label: {stage or 'AWSCURRENT'}"
+            return sm_error(
+                "ResourceNotFoundException",
+                f"Secrets Manager can't find the specified secret value for {label}",
+            )
+        if version is not None and not version_id:
+            # Ask moto for the resolved version explicitly: moto resolves "no
+            # VersionId" through a cached default that may be stale.
+            req.params["VersionId"] = version["version_id"]
+            return self._forward_json(req, req.params)
+        return self.forward(req.environ)
+
+    def _sm_update_secret_version_stage(self, req: AwsRequest) -> Response:
+        secret = self._sm_secret(req)
+        stage = req.params.get("VersionStage")
+        if secret is None or not stage:
+            return self.forward(req.environ)
+        remove_from = req.params.get("RemoveFromVersionId")
+        move_to = req.params.get("MoveToVersionId")
+        holder = next((vid for vid, v in secret.versions.items() if stage in v["version_stages"]), None)
+        if move_to and move_to in secret.versions and holder == move_to and remove_from in (None, move_to):
+            # Label already where it should be (e.g. a retried finishSecret):
+            # AWS treats this as a no-op; moto would attach it twice.
+            return json_response(200, {"ARN": secret.arn, "Name": secret.name})
+        if move_to and holder and holder != move_to and remove_from != holder:
+            return sm_error(
+                "InvalidParameterException",
+                f"The parameter RemoveFromVersionId can't be empty. Staging label {stage} is currently "
+                f"attached to version {holder}, so you must explicitly reference that version in "
+                "RemoveFromVersionId.",
+            )
+        return self.forward(req.environ)
+
+    def _sm_describe_secret(self, req: AwsRequest) -> Response:
+        resp = self.forward(req.environ)
+        if resp.status == 200:
+            # AWS lists only versions that still carry a staging label.
+            doc = resp.json()
+            for key in ("VersionIdsToStages", "SecretVersionsToStages"):
+                if isinstance(doc.get(key), dict):
+                    doc[key] = {vid: stages for vid, stages in doc[key].items() if stages}
+            resp.body = json.dumps(doc).encode()
+        return resp
+
+    def _sm_sync_after_success(self, req: AwsRequest) -> None:
+        """Keep moto's cached current version in line with the AWSCURRENT label."""
+        secret = self._sm_secret(req)
+        if secret is None:
+            return
+        for vid, version in secret.versions.items():
+            # De-duplicate labels (moto appends without checking).
+            version["version_stages"] = list(dict.fromkeys(version["version_stages"]))
+            if "AWSCURRENT" in version["version_stages"]:
+                secret.default_version_id = vid
+
+    def _forward_json(self, req: AwsRequest, params: dict) -> Response:
+        """Forward a JSON-protocol request to moto with a rewritten body.
+
+        The signature no longer matches the body, which moto does not check.
+        """
+        body = json.dumps(params).encode()
+        environ = dict(req.environ)
+        environ["wsgi.input"] = io.BytesIO(body)
+        environ["CONTENT_LENGTH"] = str(len(body))
+        return self.forward(environ)
+
+    # -- control API ------------------------------------------------------------
+
+    def handle_control(self, environ: dict) -> Response:
+        """Serve ``/_emulator/...``; these requests are not AWS calls."""
+        method = environ.get("REQUEST_METHOD", "GET").upper()
+        path = environ.get("PATH_INFO", "").rstrip("/")
+        body = _read_body(environ)
+        try:
+            payload = json.loads(body) if body.strip() else {}
+        except ValueError:
+            return _control_error(400, "body is not JSON")
+        if not isinstance(payload, dict):
+            return _control_error(400, "body must be a JSON object")
+        query = {k: v[0] for k, v in parse_qs(environ.get("QUERY_STRING", "")).items()}
+
+        route = self._control_routes().get((method, path))
+        if route is None:
+            return _control_error(404, f"no control endpoint {method} {path}")
+        try:
+            return route(payload, query)
+        except _ControlError as err:
+            return _control_error(err.status, str(err))
+
+    def _control_routes(self) -> dict:
+        return {
+            ("POST", "/_emulator/reset"): self._ctl_reset,
+            ("GET", "/_emulator/calls"): lambda p, q: _control_ok(self.control.calls()),
+            ("POST", "/_emulator/calls/clear"): self._ctl_clear_calls,
+            ("GET", "/_emulator/faults"): lambda p, q: _control_ok({"faults": self.control.faults()}),
+            ("POST", "/_emulator/faults"): self._ctl_add_fault,
+            ("DELETE", "/_emulator/faults"): self._ctl_clear_faults,
+            ("GET", "/_emulator/hold"): lambda p, q: _control_ok(self.control.hold_state()),
+            ("POST", "/_emulator/hold"): self._ctl_hold,
+            ("POST", "/_emulator/release"): self._ctl_release,
+            ("POST", "/_emulator/rotation-placeholder"): self._ctl_rotation_placeholder,
+            ("POST", "/_emulator/rotation-enabled"): self._ctl_rotation_enabled,
+            ("GET", "/_emulator/iam-password"): self._ctl_iam_password,
+        }
+
+    def reset(self) -> None:
+        """Reset every moto backend and all emulator state."""
+        with self.aws_lock:
+            moto_api_backend.reset()
+            self.password_history.clear()
+        self.control.reset()
+
+    def _ctl_reset(self, payload: dict, query: dict) -> Response:
+        self.reset()
+        return _control_ok({"status": "ok"})
+
+    def _ctl_clear_calls(self, payload: dict, query: dict) -> Response:
+        self.control.clear_calls()
+        return _control_ok({"status": "ok"})
+
+    def _ctl_add_fault(self, payload: dict, query: dict) -> Response:
+        action = payload.get("action")
+        kind = str(payload.get("kind", ""))
+        nth = payload.get("nth", 1)
+        count = payload.get("count", 1)
+        if not isinstance(action, str) or not action:
+            raise _ControlError(400, "'action' must be an API action name or '*'")
+        if kind not in FAULT_KINDS:
+            raise _ControlError(400, f"'kind' must be one of {list(FAULT_KINDS)}")
+        if not isinstance(nth, int) or not isinstance(count, int) or nth < 1 or count < 1:
+            raise _ControlError(400, "'nth' and 'count' must be integers >= 1")
+        if kind in IAM_ONLY_KINDS and (action == "*" or action in SM_OPERATIONS):
+            raise _ControlError(
+                400, f"fault kind {kind!r} exists only for IAM actions; name an IAM action explicitly"
+            )
+        self.control.add_fault(action, kind, nth, count)
+        return _control_ok({"status": "ok", "faults": self.control.faults()})
+
+    def _ctl_clear_faults(self, payload: dict, query: dict) -> Response:
+        self.control.clear_faults()
+        return _control_ok({"status": "ok"})
+
+    def _ctl_hold(self, payload: dict, query: dict) -> Response:
+        index = payload.get("index")
+        when = payload.get("when")
+        if not isinstance(index, int) or index < 1:
+            raise _ControlError(400, "'index' must be an integer >= 1 (1 = the next AWS call)")
+        if when not in ("before", "after"):
+            raise _ControlError(400, "'when' must be 'before' or 'after'")
+        hold = self.control.arm_hold(index, when)
+        return _control_ok({"status": "ok", "target_index": hold.target_index, "when": when})
+
+    def _ctl_release(self, payload: dict, query: dict) -> Response:
+        was_held = self.control.release()
+        return _control_ok({"status": "ok", "released": was_held})
+
+    def _ctl_secret(self, payload: dict) -> FakeSecret:
+        secret_id = payload.get("SecretId")
+        if not secret_id:
+            raise _ControlError(400, "'SecretId' is required")
+        account = payload.get("AccountId", DEFAULT_ACCOUNT_ID)
+        region = payload.get("Region", DEFAULT_REGION)
+        secret = secretsmanager_backends[account][region].secrets.get(secret_id)
+        if not isinstance(secret, FakeSecret):
+            raise _ControlError(404, f"no secret {secret_id!r} in {account}/{region}")
+        return secret
+
+    def _ctl_rotation_placeholder(self, payload: dict, query: dict) -> Response:
+        """Put a secret in the state RotateSecret leaves it in before createSecret."""
+        token = payload.get("ClientRequestToken")
+        if not isinstance(token, str) or not 32 <= len(token) <= 64:
+            raise _ControlError(400, "'ClientRequestToken' must be a 32-64 character string")
+        with self.aws_lock:
+            secret = self._ctl_secret(payload)
+            existing = secret.versions.get(token)
+            if existing is not None and _has_value(existing):
+                raise _ControlError(409, f"version {token} already exists with a value")
+            # Only one version can carry AWSPENDING.
+            secret.remove_version_stages_from_old_versions(["AWSPENDING"])
+            secret.versions[token] = {
+                "createdate": int(time.time()),
+                "version_id": token,
+                "version_stages": ["AWSPENDING"],
+            }
+            secret.rotation_requested = True  # makes moto report the Rotation* fields
+            secret.rotation_enabled = True
+            secret.rotation_lambda_arn = payload.get("RotationLambdaARN") or secret.rotation_lambda_arn or DEFAULT_ROTATION_LAMBDA
+            if not secret.auto_rotate_after_days:
+                secret.auto_rotate_after_days = 30
+            stages = {vid: list(v["version_stages"]) for vid, v in secret.versions.items()}
+        return _control_ok({"status": "ok", "ARN": secret.arn, "VersionIdsToStages": stages})
+
+    def _ctl_rotation_enabled(self, payload: dict, query: dict) -> Response:
+        enabled = payload.get("Enabled")
+        if not isinstance(enabled, bool):
+            raise _ControlError(400, "'Enabled' must be true or false")
+        with self.aws_lock:
+            secret = self._ctl_secret(payload)
+            secret.rotation_requested = True
+            secret.rotation_enabled = enabled
+            if enabled and not secret.rotation_lambda_arn:
+                secret.rotation_lambda_arn = DEFAULT_ROTATION_LAMBDA
+        return _control_ok({"status": "ok", "RotationEnabled": enabled})
+
+    def _ctl_iam_password(self, payload: dict, query: dict) -> Response:
+        name = query.get("user")
+        if not name:
+            raise _ControlError(400, "query parameter 'user' is required")
+        account = query.get("account", DEFAULT_ACCOUNT_ID)
+        with self.aws_lock:
+            user = iam_backends[account]["aws"].users.get(name)
+            if user is None:
+                raise _ControlError(404, f"no IAM user {name!r} in account {account}")
+            history = self.history(account, user)
+            return _control_ok({"user": name, "password": user.password, "history": history})
+
+
+# ---------------------------------------------------------------------------
+# HTTP server
+# ---------------------------------------------------------------------------
+
+
+class QuietRequestHandler(MotoRequestHandler):
+    """moto's request handler without the per-request access log line."""
+
+    def log(self, type: str, message: str, *args) -> None:  # noqa: A002 - werkzeug's signature
+        if type != "info":
+            super().log(type, message, *args)
+
+
+class Emulator:
+    """A running emulator: a threaded werkzeug server in a daemon thread."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.app = EmulatorApp()
+        self._server = make_server(host, port, self.app, threaded=True, request_handler=QuietRequestHandler)
+        self.host = host
+        self.port = self._server.server_port
+        self.url = f"http://{host}:{self.port}"
+        self._thread = threading.Thread(target=self._server.serve_forever, name="rotation-emulator", daemon=True)
+
+    def start(self) -> "Emulator":
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving; held requests are released so no thread stays blocked."""
+        self.app.control.release()
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=10)
+
+    def __enter__(self) -> "Emulator":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+
+def start_emulator(host: str = "127.0.0.1", port: int = 0) -> Emulator:
+    """Start an emulator on ``host:port`` (0 = a free port) and return it."""
+    return Emulator(host, port).start()
+
+
+__all__ = ["Emulator", "EmulatorApp", "start_emulator", "FAULT_KINDS", "SM_OPERATIONS"]
