@@ -79,7 +79,10 @@ impl Config {
             exclude_lowercase: flag("EXCLUDE_LOWERCASE", defaults.generator.exclude_lowercase)?,
             exclude_uppercase: flag("EXCLUDE_UPPERCASE", defaults.generator.exclude_uppercase)?,
             exclude_numbers: flag("EXCLUDE_NUMBERS", defaults.generator.exclude_numbers)?,
-            exclude_punctuation: flag("EXCLUDE_PUNCTUATION", defaults.generator.exclude_punctuation)?,
+            exclude_punctuation: flag(
+                "EXCLUDE_PUNCTUATION",
+                defaults.generator.exclude_punctuation,
+            )?,
             require_each_included_type: flag(
                 "REQUIRE_EACH_INCLUDED_TYPE",
                 defaults.generator.require_each_included_type,
@@ -87,7 +90,10 @@ impl Config {
         };
         Ok(Self {
             generator,
-            password_reset_required: flag("PASSWORD_RESET_REQUIRED", defaults.password_reset_required)?,
+            password_reset_required: flag(
+                "PASSWORD_RESET_REQUIRED",
+                defaults.password_reset_required,
+            )?,
             create_login_profile: flag("CREATE_LOGIN_PROFILE", defaults.create_login_profile)?,
             require_binding_tag: flag("REQUIRE_BINDING_TAG", defaults.require_binding_tag)?,
         })
@@ -116,7 +122,9 @@ fn parse_bool(name: &str, raw: Option<String>, default: bool) -> Result<bool> {
     match raw.trim().to_ascii_lowercase().as_str() {
         "true" => Ok(true),
         "false" => Ok(false),
-        _ => Err(RotationError::InvalidConfig(format!("{name}={raw:?} is not true or false"))),
+        _ => Err(RotationError::InvalidConfig(format!(
+            "{name}={raw:?} is not true or false"
+        ))),
     }
 }
 
@@ -126,8 +134,10 @@ mod tests {
     use std::collections::HashMap;
 
     fn config(pairs: &[(&str, &str)]) -> Result<Config> {
-        let env: HashMap<String, String> =
-            pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        let env: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
         Config::from_lookup(|name| env.get(name).cloned())
     }
 
@@ -178,7 +188,10 @@ mod tests {
         ] {
             let error = config(&[(name, value)]).expect_err("invalid");
             let message = error.to_string();
-            assert!(message.contains(name) && message.contains(expected), "{message}");
+            assert!(
+                message.contains(name) && message.contains(expected),
+                "{message}"
+            );
             assert_eq!(error.error_type(), "InvalidConfig");
         }
     }

@@ -58,7 +58,9 @@ pub enum RotationError {
     },
 
     /// `setSecret`/`testSecret` ran before `createSecret` stored a value.
-    #[error("version {token} of secret {secret} has no value yet (createSecret has not stored one)")]
+    #[error(
+        "version {token} of secret {secret} has no value yet (createSecret has not stored one)"
+    )]
     PendingValueMissing {
         /// The secret ARN.
         secret: String,

@@ -27,7 +27,12 @@ pub enum Step {
 
 impl Step {
     /// All steps, in the order Secrets Manager calls them.
-    pub const ALL: [Step; 4] = [Self::CreateSecret, Self::SetSecret, Self::TestSecret, Self::FinishSecret];
+    pub const ALL: [Step; 4] = [
+        Self::CreateSecret,
+        Self::SetSecret,
+        Self::TestSecret,
+        Self::FinishSecret,
+    ];
 
     /// The name Secrets Manager uses for the step.
     pub fn as_str(self) -> &'static str {
@@ -68,7 +73,10 @@ impl fmt::Debug for RotationEvent {
             .field("step", &self.step)
             .field("secret_id", &self.secret_id)
             .field("token", &self.token)
-            .field("rotation_token", &self.rotation_token.as_ref().map(|_| "[REDACTED]"))
+            .field(
+                "rotation_token",
+                &self.rotation_token.as_ref().map(|_| "[REDACTED]"),
+            )
             .finish()
     }
 }
@@ -77,7 +85,10 @@ impl RotationEvent {
     /// Parses a Lambda payload; unknown fields are ignored.
     pub fn from_value(payload: &Value) -> Result<Self> {
         let Value::Object(fields) = payload else {
-            return Err(invalid(format!("the payload is {}, not a JSON object", kind(payload))));
+            return Err(invalid(format!(
+                "the payload is {}, not a JSON object",
+                kind(payload)
+            )));
         };
         let step_name = required_string(fields, "Step")?;
         let step = Step::parse(step_name).ok_or_else(|| {
@@ -89,17 +100,27 @@ impl RotationEvent {
             None | Some(Value::Null) => None,
             Some(Value::String(value)) => Some(SecretString::from(value.as_str())),
             Some(other) => {
-                return Err(invalid(format!("RotationToken is {}, not a string", kind(other))))
+                return Err(invalid(format!(
+                    "RotationToken is {}, not a string",
+                    kind(other)
+                )))
             }
         };
-        Ok(Self { step, secret_id, token, rotation_token })
+        Ok(Self {
+            step,
+            secret_id,
+            token,
+            rotation_token,
+        })
     }
 }
 
 fn required_string<'a>(fields: &'a serde_json::Map<String, Value>, name: &str) -> Result<&'a str> {
     match fields.get(name) {
         None | Some(Value::Null) => Err(invalid(format!("{name} is missing"))),
-        Some(Value::String(value)) if value.trim().is_empty() => Err(invalid(format!("{name} is empty"))),
+        Some(Value::String(value)) if value.trim().is_empty() => {
+            Err(invalid(format!("{name} is empty")))
+        }
         Some(Value::String(value)) => Ok(value),
         Some(other) => Err(invalid(format!("{name} is {}, not a string", kind(other)))),
     }
@@ -141,13 +162,17 @@ mod tests {
         assert_eq!(parsed.step, Step::SetSecret);
         assert_eq!(parsed.secret_id, "arn:s");
         assert_eq!(parsed.token, "t-1");
-        assert_eq!(parsed.rotation_token.as_ref().map(|t| t.expose_secret()), Some("rt-secret"));
+        assert_eq!(
+            parsed.rotation_token.as_ref().map(|t| t.expose_secret()),
+            Some("rt-secret")
+        );
     }
 
     #[test]
     fn every_step_name_secrets_manager_sends_is_understood() {
         for step in Step::ALL {
-            let parsed = event(json!({"Step": step.as_str(), "SecretId": "s", "ClientRequestToken": "t"}));
+            let parsed =
+                event(json!({"Step": step.as_str(), "SecretId": "s", "ClientRequestToken": "t"}));
             assert_eq!(parsed.expect("valid").step, step);
         }
     }
@@ -167,13 +192,34 @@ mod tests {
     fn malformed_events_are_refused_with_the_field_named_and_no_value_echoed() {
         let cases = [
             (json!("createSecret"), "not a JSON object"),
-            (json!({"SecretId": "s", "ClientRequestToken": "t"}), "Step is missing"),
-            (json!({"Step": "rotate", "SecretId": "s", "ClientRequestToken": "t"}), "Step is not one of"),
-            (json!({"Step": 7, "SecretId": "s", "ClientRequestToken": "t"}), "Step is a number"),
-            (json!({"Step": "setSecret", "ClientRequestToken": "t"}), "SecretId is missing"),
-            (json!({"Step": "setSecret", "SecretId": "", "ClientRequestToken": "t"}), "SecretId is empty"),
-            (json!({"Step": "setSecret", "SecretId": "s"}), "ClientRequestToken is missing"),
-            (json!({"Step": "setSecret", "SecretId": "s", "ClientRequestToken": ["x"]}), "ClientRequestToken is an array"),
+            (
+                json!({"SecretId": "s", "ClientRequestToken": "t"}),
+                "Step is missing",
+            ),
+            (
+                json!({"Step": "rotate", "SecretId": "s", "ClientRequestToken": "t"}),
+                "Step is not one of",
+            ),
+            (
+                json!({"Step": 7, "SecretId": "s", "ClientRequestToken": "t"}),
+                "Step is a number",
+            ),
+            (
+                json!({"Step": "setSecret", "ClientRequestToken": "t"}),
+                "SecretId is missing",
+            ),
+            (
+                json!({"Step": "setSecret", "SecretId": "", "ClientRequestToken": "t"}),
+                "SecretId is empty",
+            ),
+            (
+                json!({"Step": "setSecret", "SecretId": "s"}),
+                "ClientRequestToken is missing",
+            ),
+            (
+                json!({"Step": "setSecret", "SecretId": "s", "ClientRequestToken": ["x"]}),
+                "ClientRequestToken is an array",
+            ),
             (
                 json!({"Step": "setSecret", "SecretId": "s", "ClientRequestToken": "t", "RotationToken": {"v": "leak-me"}}),
                 "RotationToken is an object",
@@ -182,7 +228,10 @@ mod tests {
         for (payload, expected) in cases {
             let error = event(payload).expect_err("must be refused");
             let message = error.to_string();
-            assert!(message.contains(expected), "{message} should contain {expected}");
+            assert!(
+                message.contains(expected),
+                "{message} should contain {expected}"
+            );
             assert!(!message.contains("leak-me"));
             assert_eq!(error.error_type(), "InvalidEvent");
         }

@@ -47,5 +47,7 @@ where
         tracing::error!(error_type = error.error_type(), error = %error, "rejected the invocation");
     })?;
     let outcome = rotator.handle(&event).await?;
-    Ok(json!({"Step": event.step.as_str(), "SecretId": event.secret_id, "Outcome": outcome.as_str()}))
+    Ok(
+        json!({"Step": event.step.as_str(), "SecretId": event.secret_id, "Outcome": outcome.as_str()}),
+    )
 }

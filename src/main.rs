@@ -19,5 +19,8 @@ async fn main() -> Result<(), Error> {
         });
     let rotator = &rotator;
 
-    run(service_fn(move |event: LambdaEvent<Value>| async move { handle(rotator.as_ref(), event).await })).await
+    run(service_fn(move |event: LambdaEvent<Value>| async move {
+        handle(rotator.as_ref(), event).await
+    }))
+    .await
 }

@@ -34,7 +34,8 @@ impl SecretMetadata {
 
     /// Whether `version` carries `stage`.
     pub fn has_stage(&self, version: &str, stage: &str) -> bool {
-        self.stages(version).is_some_and(|stages| stages.iter().any(|s| s == stage))
+        self.stages(version)
+            .is_some_and(|stages| stages.iter().any(|s| s == stage))
     }
 
     /// The version that carries `stage`, if any.
@@ -118,7 +119,10 @@ pub trait LoginProfiles: Send + Sync {
     fn get_user(&self, user: &str) -> impl Future<Output = Result<IamUser>> + Send;
 
     /// `GetLoginProfile`; `None` when the user has no console password.
-    fn get_login_profile(&self, user: &str) -> impl Future<Output = Result<Option<LoginProfile>>> + Send;
+    fn get_login_profile(
+        &self,
+        user: &str,
+    ) -> impl Future<Output = Result<Option<LoginProfile>>> + Send;
 
     /// `UpdateLoginProfile`; without a password it only sets the reset flag.
     /// A missing profile is [`crate::RotationError::LoginProfileMissing`].

@@ -34,7 +34,11 @@ impl SecretValue {
     /// Parses a secret string; the error names what is wrong, never a value.
     pub fn parse(raw: &SecretString) -> Result<Self, String> {
         let value: Value = serde_json::from_str(raw.expose_secret()).map_err(|error| {
-            format!("it is not JSON (syntax error at line {}, column {})", error.line(), error.column())
+            format!(
+                "it is not JSON (syntax error at line {}, column {})",
+                error.line(),
+                error.column()
+            )
         })?;
         let Value::Object(mut others) = value else {
             return Err(format!("it is {}, not a JSON object", kind(&value)));
@@ -42,7 +46,10 @@ impl SecretValue {
         let username = match others.remove("username") {
             Some(Value::String(name)) if is_iam_user_name(&name) => name,
             Some(Value::String(_)) => {
-                return Err("\"username\" is not a valid IAM user name (1-64 of A-Z a-z 0-9 _+=,.@-)".into())
+                return Err(
+                    "\"username\" is not a valid IAM user name (1-64 of A-Z a-z 0-9 _+=,.@-)"
+                        .into(),
+                )
             }
             Some(other) => return Err(format!("\"username\" is {}, not a string", kind(&other))),
             None => return Err("it has no \"username\" key".into()),
@@ -52,7 +59,11 @@ impl SecretValue {
             Some(Value::String(password)) => Some(SecretString::from(password)),
             Some(other) => return Err(format!("\"password\" is {}, not a string", kind(&other))),
         };
-        Ok(Self { username, password, others })
+        Ok(Self {
+            username,
+            password,
+            others,
+        })
     }
 
     /// The IAM user name.
@@ -67,7 +78,10 @@ impl SecretValue {
 
     /// This value with another password, every other key unchanged.
     pub fn with_password(&self, password: SecretString) -> Self {
-        Self { password: Some(password), ..self.clone() }
+        Self {
+            password: Some(password),
+            ..self.clone()
+        }
     }
 
     /// Serializes the value as the JSON secret string.
@@ -75,7 +89,10 @@ impl SecretValue {
         let mut object = self.others.clone();
         object.insert("username".into(), Value::String(self.username.clone()));
         if let Some(password) = &self.password {
-            object.insert("password".into(), Value::String(password.expose_secret().to_owned()));
+            object.insert(
+                "password".into(),
+                Value::String(password.expose_secret().to_owned()),
+            );
         }
         SecretString::from(Value::Object(object).to_string())
     }
@@ -84,7 +101,9 @@ impl SecretValue {
 /// IAM's user name pattern: `[\w+=,.@-]+`, 1 to 64 characters.
 fn is_iam_user_name(name: &str) -> bool {
     (1..=64).contains(&name.len())
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || "_+=,.@-".contains(c))
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_+=,.@-".contains(c))
 }
 
 #[cfg(test)]
@@ -97,18 +116,27 @@ mod tests {
 
     #[test]
     fn a_value_with_extra_keys_round_trips_with_a_new_password() {
-        let value = parse(r#"{"username":"alice","password":"old-pw","note":{"team":"ops"},"port":5}"#).expect("valid");
+        let value =
+            parse(r#"{"username":"alice","password":"old-pw","note":{"team":"ops"},"port":5}"#)
+                .expect("valid");
         assert_eq!(value.username(), "alice");
         let next = value.with_password(SecretString::from("new-pw"));
-        let json: Value = serde_json::from_str(next.to_secret_string().expose_secret()).expect("json");
-        assert_eq!(json, serde_json::json!({"username":"alice","password":"new-pw","note":{"team":"ops"},"port":5}));
+        let json: Value =
+            serde_json::from_str(next.to_secret_string().expose_secret()).expect("json");
+        assert_eq!(
+            json,
+            serde_json::json!({"username":"alice","password":"new-pw","note":{"team":"ops"},"port":5})
+        );
     }
 
     #[test]
     fn a_value_without_a_password_is_valid() {
         let value = parse(r#"{"username":"bob"}"#).expect("valid");
         assert!(value.password().is_none());
-        assert!(parse(r#"{"username":"bob","password":null}"#).expect("valid").password().is_none());
+        assert!(parse(r#"{"username":"bob","password":null}"#)
+            .expect("valid")
+            .password()
+            .is_none());
     }
 
     #[test]
@@ -119,9 +147,18 @@ mod tests {
             (r#"["hunter2-secret"]"#, "an array, not a JSON object"),
             (r#""hunter2-secret""#, "a string, not a JSON object"),
             (r#"{"password":"hunter2-secret"}"#, "no \"username\""),
-            (r#"{"username":["hunter2-secret"]}"#, "\"username\" is an array"),
-            (r#"{"username":"has space","password":"x"}"#, "not a valid IAM user name"),
-            (r#"{"username":"a","password":12345}"#, "\"password\" is a number"),
+            (
+                r#"{"username":["hunter2-secret"]}"#,
+                "\"username\" is an array",
+            ),
+            (
+                r#"{"username":"has space","password":"x"}"#,
+                "not a valid IAM user name",
+            ),
+            (
+                r#"{"username":"a","password":12345}"#,
+                "\"password\" is a number",
+            ),
         ] {
             let reason_found = parse(raw).expect_err("invalid");
             assert!(reason_found.contains(reason), "{reason_found}");
@@ -131,9 +168,13 @@ mod tests {
 
     #[test]
     fn debug_output_names_keys_but_no_secret() {
-        let value = parse(r#"{"username":"alice","password":"pw-123","api_key":"k-456"}"#).expect("valid");
+        let value =
+            parse(r#"{"username":"alice","password":"pw-123","api_key":"k-456"}"#).expect("valid");
         let debug = format!("{value:?}");
         assert!(debug.contains("alice") && debug.contains("api_key"));
-        assert!(!debug.contains("pw-123") && !debug.contains("k-456"), "{debug}");
+        assert!(
+            !debug.contains("pw-123") && !debug.contains("k-456"),
+            "{debug}"
+        );
     }
 }

@@ -18,7 +18,11 @@ const SERVICE: &str = "iam";
 /// Error codes the SDK retries with backoff on top of its defaults. IAM answers
 /// `EntityTemporarilyUnmodifiable` (409) while a user is being changed
 /// elsewhere; nothing was applied, so the call is safe to repeat.
-const TRANSIENT_ERRORS: &[&str] = &["RequestTimeout", "RequestTimeoutException", "EntityTemporarilyUnmodifiable"];
+const TRANSIENT_ERRORS: &[&str] = &[
+    "RequestTimeout",
+    "RequestTimeoutException",
+    "EntityTemporarilyUnmodifiable",
+];
 
 /// IAM through the AWS SDK.
 #[derive(Debug, Clone)]
@@ -37,10 +41,14 @@ impl IamLoginProfiles {
     pub fn from_conf(config: &aws_config::SdkConfig) -> Self {
         let iam_config = aws_sdk_iam::config::Builder::from(config)
             .retry_classifier(
-                AwsErrorCodeClassifier::<UpdateLoginProfileError>::builder().transient_errors(TRANSIENT_ERRORS).build(),
+                AwsErrorCodeClassifier::<UpdateLoginProfileError>::builder()
+                    .transient_errors(TRANSIENT_ERRORS)
+                    .build(),
             )
             .retry_classifier(
-                AwsErrorCodeClassifier::<CreateLoginProfileError>::builder().transient_errors(TRANSIENT_ERRORS).build(),
+                AwsErrorCodeClassifier::<CreateLoginProfileError>::builder()
+                    .transient_errors(TRANSIENT_ERRORS)
+                    .build(),
             )
             .build();
         Self::new(Client::from_conf(iam_config))
@@ -49,18 +57,35 @@ impl IamLoginProfiles {
 
 impl LoginProfiles for IamLoginProfiles {
     async fn get_user(&self, user: &str) -> Result<IamUser> {
-        let output = self.client.get_user().user_name(user).send().await.map_err(|error| {
-            if error.as_service_error().is_some_and(|e| e.is_no_such_entity_exception()) {
-                RotationError::UserNotFound { user: user.into() }
-            } else {
-                api_error(SERVICE, "GetUser", &error)
-            }
-        })?;
+        let output = self
+            .client
+            .get_user()
+            .user_name(user)
+            .send()
+            .await
+            .map_err(|error| {
+                if error
+                    .as_service_error()
+                    .is_some_and(|e| e.is_no_such_entity_exception())
+                {
+                    RotationError::UserNotFound { user: user.into() }
+                } else {
+                    api_error(SERVICE, "GetUser", &error)
+                }
+            })?;
         let found = output.user();
         let tags: HashMap<String, String> = found
-            .map(|u| u.tags().iter().map(|tag| (tag.key().to_owned(), tag.value().to_owned())).collect())
+            .map(|u| {
+                u.tags()
+                    .iter()
+                    .map(|tag| (tag.key().to_owned(), tag.value().to_owned()))
+                    .collect()
+            })
             .unwrap_or_default();
-        Ok(IamUser { name: found.map_or(user, |u| u.user_name()).to_owned(), tags })
+        Ok(IamUser {
+            name: found.map_or(user, |u| u.user_name()).to_owned(),
+            tags,
+        })
     }
 
     async fn get_login_profile(&self, user: &str) -> Result<Option<LoginProfile>> {
@@ -68,7 +93,13 @@ impl LoginProfiles for IamLoginProfiles {
             Ok(output) => Ok(output.login_profile().map(|profile| LoginProfile {
                 password_reset_required: profile.password_reset_required(),
             })),
-            Err(error) if error.as_service_error().is_some_and(|e| e.is_no_such_entity_exception()) => Ok(None),
+            Err(error)
+                if error
+                    .as_service_error()
+                    .is_some_and(|e| e.is_no_such_entity_exception()) =>
+            {
+                Ok(None)
+            }
             Err(error) => Err(api_error(SERVICE, "GetLoginProfile", &error)),
         }
     }
@@ -91,8 +122,12 @@ impl LoginProfiles for IamLoginProfiles {
         let user = user.to_owned();
         Err(match error.as_service_error() {
             // The user was just read, so "no such entity" is the login profile.
-            Some(e) if e.is_no_such_entity_exception() => RotationError::LoginProfileMissing { user },
-            Some(e) if e.is_password_policy_violation_exception() => RotationError::PasswordPolicyViolation { user },
+            Some(e) if e.is_no_such_entity_exception() => {
+                RotationError::LoginProfileMissing { user }
+            }
+            Some(e) if e.is_password_policy_violation_exception() => {
+                RotationError::PasswordPolicyViolation { user }
+            }
             Some(e) if e.is_entity_temporarily_unmodifiable_exception() => {
                 RotationError::EntityTemporarilyUnmodifiable { user }
             }
@@ -115,12 +150,18 @@ impl LoginProfiles for IamLoginProfiles {
             .password_reset_required(password_reset_required)
             .send()
             .await;
-        let Err(error) = result else { return Ok(CreateOutcome::Created) };
+        let Err(error) = result else {
+            return Ok(CreateOutcome::Created);
+        };
         let user = user.to_owned();
         Err(match error.as_service_error() {
-            Some(e) if e.is_entity_already_exists_exception() => return Ok(CreateOutcome::AlreadyExists),
+            Some(e) if e.is_entity_already_exists_exception() => {
+                return Ok(CreateOutcome::AlreadyExists)
+            }
             Some(e) if e.is_no_such_entity_exception() => RotationError::UserNotFound { user },
-            Some(e) if e.is_password_policy_violation_exception() => RotationError::PasswordPolicyViolation { user },
+            Some(e) if e.is_password_policy_violation_exception() => {
+                RotationError::PasswordPolicyViolation { user }
+            }
             Some(e) if e.is_limit_exceeded_exception() => RotationError::LimitExceeded { user },
             _ => api_error(SERVICE, "CreateLoginProfile", &error),
         })
@@ -130,7 +171,11 @@ impl LoginProfiles for IamLoginProfiles {
         let output = match self.client.get_account_password_policy().send().await {
             Ok(output) => output,
             // No account policy: IAM applies its default rules.
-            Err(error) if error.as_service_error().is_some_and(|e| e.is_no_such_entity_exception()) => {
+            Err(error)
+                if error
+                    .as_service_error()
+                    .is_some_and(|e| e.is_no_such_entity_exception()) =>
+            {
                 return Ok(None)
             }
             Err(error) => return Err(api_error(SERVICE, "GetAccountPasswordPolicy", &error)),
@@ -143,10 +188,18 @@ impl LoginProfiles for IamLoginProfiles {
                 (CharClass::Symbol, policy.require_symbols()),
             ];
             PasswordPolicy {
-                minimum_length: policy.minimum_password_length().map_or(6, |n| n.max(1) as usize),
-                required_classes: required.into_iter().filter(|(_, on)| *on).map(|(class, _)| class).collect(),
+                minimum_length: policy
+                    .minimum_password_length()
+                    .map_or(6, |n| n.max(1) as usize),
+                required_classes: required
+                    .into_iter()
+                    .filter(|(_, on)| *on)
+                    .map(|(class, _)| class)
+                    .collect(),
                 minimum_distinct_classes: 0,
-                reuse_prevention: policy.password_reuse_prevention().map_or(0, |n| n.max(0) as usize),
+                reuse_prevention: policy
+                    .password_reuse_prevention()
+                    .map_or(0, |n| n.max(0) as usize),
             }
         }))
     }

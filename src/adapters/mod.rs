@@ -14,8 +14,8 @@ use std::time::Duration;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
-use aws_sdk_iam::error::{DisplayErrorContext, ProvideErrorMetadata};
 use aws_sdk_iam::error::SdkError;
+use aws_sdk_iam::error::{DisplayErrorContext, ProvideErrorMetadata};
 
 use crate::error::RotationError;
 
@@ -38,15 +38,22 @@ pub async fn load_sdk_config() -> SdkConfig {
             .build(),
     );
     // An operator's AWS_MAX_ATTEMPTS / AWS_RETRY_MODE win over our default.
-    if std::env::var_os("AWS_MAX_ATTEMPTS").is_none() && std::env::var_os("AWS_RETRY_MODE").is_none() {
-        loader = loader.retry_config(RetryConfig::standard().with_max_attempts(DEFAULT_MAX_ATTEMPTS));
+    if std::env::var_os("AWS_MAX_ATTEMPTS").is_none()
+        && std::env::var_os("AWS_RETRY_MODE").is_none()
+    {
+        loader =
+            loader.retry_config(RetryConfig::standard().with_max_attempts(DEFAULT_MAX_ATTEMPTS));
     }
     loader.load().await
 }
 
 /// Maps any SDK failure to [`RotationError::Aws`], with the service's error
 /// code and message, or the kind of transport failure.
-fn api_error<E, R>(service: &'static str, operation: &'static str, error: &SdkError<E, R>) -> RotationError
+fn api_error<E, R>(
+    service: &'static str,
+    operation: &'static str,
+    error: &SdkError<E, R>,
+) -> RotationError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug,
@@ -57,9 +64,23 @@ where
             context.err().message().unwrap_or_default().to_owned(),
         ),
         SdkError::TimeoutError(_) => ("Timeout".to_owned(), DisplayErrorContext(error).to_string()),
-        SdkError::DispatchFailure(_) => ("DispatchFailure".to_owned(), DisplayErrorContext(error).to_string()),
-        SdkError::ResponseError(_) => ("ResponseError".to_owned(), DisplayErrorContext(error).to_string()),
-        _ => ("ConstructionFailure".to_owned(), DisplayErrorContext(error).to_string()),
+        SdkError::DispatchFailure(_) => (
+            "DispatchFailure".to_owned(),
+            DisplayErrorContext(error).to_string(),
+        ),
+        SdkError::ResponseError(_) => (
+            "ResponseError".to_owned(),
+            DisplayErrorContext(error).to_string(),
+        ),
+        _ => (
+            "ConstructionFailure".to_owned(),
+            DisplayErrorContext(error).to_string(),
+        ),
     };
-    RotationError::Aws { service, operation, code, message }
+    RotationError::Aws {
+        service,
+        operation,
+        code,
+        message,
+    }
 }

@@ -29,13 +29,24 @@ impl SecretsManagerStore {
 
 impl SecretStore for SecretsManagerStore {
     async fn describe(&self, secret_id: &str) -> Result<SecretMetadata> {
-        let output = self.client.describe_secret().secret_id(secret_id).send().await.map_err(|error| {
-            if error.as_service_error().is_some_and(|e| e.is_resource_not_found_exception()) {
-                RotationError::SecretNotFound { secret: secret_id.into() }
-            } else {
-                api_error(SERVICE, "DescribeSecret", &error)
-            }
-        })?;
+        let output = self
+            .client
+            .describe_secret()
+            .secret_id(secret_id)
+            .send()
+            .await
+            .map_err(|error| {
+                if error
+                    .as_service_error()
+                    .is_some_and(|e| e.is_resource_not_found_exception())
+                {
+                    RotationError::SecretNotFound {
+                        secret: secret_id.into(),
+                    }
+                } else {
+                    api_error(SERVICE, "DescribeSecret", &error)
+                }
+            })?;
         Ok(SecretMetadata {
             arn: output.arn().unwrap_or(secret_id).to_owned(),
             rotation_enabled: output.rotation_enabled().unwrap_or(false),
@@ -44,11 +55,21 @@ impl SecretStore for SecretsManagerStore {
     }
 
     async fn get_version(&self, secret_id: &str, version_id: &str) -> Result<Option<SecretString>> {
-        let result = self.client.get_secret_value().secret_id(secret_id).version_id(version_id).send().await;
+        let result = self
+            .client
+            .get_secret_value()
+            .secret_id(secret_id)
+            .version_id(version_id)
+            .send()
+            .await;
         let output = match result {
             Ok(output) => output,
             // The rotation placeholder has no value until createSecret stores one.
-            Err(error) if error.as_service_error().is_some_and(|e| e.is_resource_not_found_exception()) => {
+            Err(error)
+                if error
+                    .as_service_error()
+                    .is_some_and(|e| e.is_resource_not_found_exception()) =>
+            {
                 return Ok(None)
             }
             Err(error) => return Err(api_error(SERVICE, "GetSecretValue", &error)),
@@ -82,7 +103,11 @@ impl SecretStore for SecretsManagerStore {
             .await;
         match result {
             Ok(_) => Ok(PutOutcome::Stored),
-            Err(error) if error.as_service_error().is_some_and(|e| e.is_resource_exists_exception()) => {
+            Err(error)
+                if error
+                    .as_service_error()
+                    .is_some_and(|e| e.is_resource_exists_exception()) =>
+            {
                 Ok(PutOutcome::AlreadyExists)
             }
             Err(error) => Err(api_error(SERVICE, "PutSecretValue", &error)),

@@ -53,7 +53,10 @@ impl PasswordGenerator {
             }
             let before = alphabet.len();
             alphabet.extend(
-                class.characters().into_iter().filter(|c| !config.exclude_characters.contains(*c)),
+                class
+                    .characters()
+                    .into_iter()
+                    .filter(|c| !config.exclude_characters.contains(*c)),
             );
             if alphabet.len() > before {
                 included.insert(class);
@@ -92,7 +95,12 @@ impl PasswordGenerator {
                 "{length} characters cannot hold the {classes_needed} required character classes"
             ));
         }
-        Ok(Self { length, alphabet, required, minimum_distinct_classes: policy.minimum_distinct_classes })
+        Ok(Self {
+            length,
+            alphabet,
+            required,
+            minimum_distinct_classes: policy.minimum_distinct_classes,
+        })
     }
 
     /// The length of the passwords this generator makes.
@@ -131,7 +139,11 @@ impl PasswordGenerator {
     }
 
     fn accepts(&self, candidate: &[char]) -> bool {
-        let present: BTreeSet<CharClass> = candidate.iter().copied().filter_map(CharClass::of).collect();
+        let present: BTreeSet<CharClass> = candidate
+            .iter()
+            .copied()
+            .filter_map(CharClass::of)
+            .collect();
         self.required.is_subset(&present) && present.len() >= self.minimum_distinct_classes
     }
 }
@@ -152,14 +164,21 @@ mod tests {
 
     fn generated(generator: &PasswordGenerator, count: usize) -> Vec<String> {
         (0..count)
-            .map(|_| generator.generate().expect("generates").expose_secret().to_owned())
+            .map(|_| {
+                generator
+                    .generate()
+                    .expect("generates")
+                    .expose_secret()
+                    .to_owned()
+            })
             .collect()
     }
 
     #[test]
     fn passwords_have_the_configured_length_and_only_iam_characters() {
         let generator =
-            PasswordGenerator::new(&GeneratorConfig::default(), &PasswordPolicy::iam_default()).expect("fits");
+            PasswordGenerator::new(&GeneratorConfig::default(), &PasswordPolicy::iam_default())
+                .expect("fits");
         for password in generated(&generator, 2000) {
             assert_eq!(password.chars().count(), 32);
             assert!(password.chars().all(|c| CharClass::of(c).is_some()));
@@ -169,21 +188,38 @@ mod tests {
 
     #[test]
     fn every_included_class_appears_in_every_password() {
-        let config = GeneratorConfig { length: 4, ..GeneratorConfig::default() };
+        let config = GeneratorConfig {
+            length: 4,
+            ..GeneratorConfig::default()
+        };
         let generator = PasswordGenerator::new(&config, &account_policy(4, &[])).expect("fits");
         for password in generated(&generator, 2000) {
             for class in CharClass::ALL {
-                assert!(password.chars().any(|c| CharClass::of(c) == Some(class)), "{class:?}");
+                assert!(
+                    password.chars().any(|c| CharClass::of(c) == Some(class)),
+                    "{class:?}"
+                );
             }
         }
     }
 
     #[test]
     fn the_length_is_raised_to_the_policy_minimum() {
-        let config = GeneratorConfig { length: 10, ..GeneratorConfig::default() };
+        let config = GeneratorConfig {
+            length: 10,
+            ..GeneratorConfig::default()
+        };
         let generator = PasswordGenerator::new(&config, &account_policy(40, &[])).expect("fits");
         assert_eq!(generator.length(), 40);
-        assert_eq!(generator.generate().expect("generates").expose_secret().chars().count(), 40);
+        assert_eq!(
+            generator
+                .generate()
+                .expect("generates")
+                .expose_secret()
+                .chars()
+                .count(),
+            40
+        );
     }
 
     #[test]
@@ -193,22 +229,35 @@ mod tests {
             exclude_punctuation: true,
             ..GeneratorConfig::default()
         };
-        let generator = PasswordGenerator::new(&config, &PasswordPolicy::iam_default()).expect("fits");
+        let generator =
+            PasswordGenerator::new(&config, &PasswordPolicy::iam_default()).expect("fits");
         for password in generated(&generator, 1000) {
-            assert!(!password.chars().any(|c| "abc'|0O".contains(c) || CharClass::of(c) == Some(CharClass::Symbol)));
+            assert!(!password
+                .chars()
+                .any(|c| "abc'|0O".contains(c) || CharClass::of(c) == Some(CharClass::Symbol)));
         }
     }
 
     #[test]
     fn without_require_each_type_the_policy_classes_still_appear() {
-        let config = GeneratorConfig { length: 6, require_each_included_type: false, ..GeneratorConfig::default() };
-        let generator =
-            PasswordGenerator::new(&config, &account_policy(6, &[CharClass::Symbol, CharClass::Number])).expect("fits");
+        let config = GeneratorConfig {
+            length: 6,
+            require_each_included_type: false,
+            ..GeneratorConfig::default()
+        };
+        let generator = PasswordGenerator::new(
+            &config,
+            &account_policy(6, &[CharClass::Symbol, CharClass::Number]),
+        )
+        .expect("fits");
         for password in generated(&generator, 1000) {
-            assert!(password.chars().any(|c| CharClass::of(c) == Some(CharClass::Symbol)));
+            assert!(password
+                .chars()
+                .any(|c| CharClass::of(c) == Some(CharClass::Symbol)));
             assert!(password.chars().any(|c| c.is_ascii_digit()));
         }
-        let default = PasswordGenerator::new(&config, &PasswordPolicy::iam_default()).expect("fits");
+        let default =
+            PasswordGenerator::new(&config, &PasswordPolicy::iam_default()).expect("fits");
         for password in generated(&default, 1000) {
             assert_eq!(PasswordPolicy::iam_default().check(&password), Ok(()));
         }
@@ -216,9 +265,19 @@ mod tests {
 
     #[test]
     fn configurations_that_cannot_meet_the_policy_are_refused_with_the_reason() {
-        let no_symbols = GeneratorConfig { exclude_punctuation: true, ..GeneratorConfig::default() };
-        let symbols_removed = GeneratorConfig { exclude_characters: super::super::IAM_SYMBOLS.into(), ..GeneratorConfig::default() };
-        let two_classes = GeneratorConfig { exclude_numbers: true, exclude_punctuation: true, ..GeneratorConfig::default() };
+        let no_symbols = GeneratorConfig {
+            exclude_punctuation: true,
+            ..GeneratorConfig::default()
+        };
+        let symbols_removed = GeneratorConfig {
+            exclude_characters: super::super::IAM_SYMBOLS.into(),
+            ..GeneratorConfig::default()
+        };
+        let two_classes = GeneratorConfig {
+            exclude_numbers: true,
+            exclude_punctuation: true,
+            ..GeneratorConfig::default()
+        };
         let nothing = GeneratorConfig {
             exclude_lowercase: true,
             exclude_uppercase: true,
@@ -227,24 +286,48 @@ mod tests {
             ..GeneratorConfig::default()
         };
         let cases = [
-            (&no_symbols, account_policy(8, &[CharClass::Symbol]), "requires symbols"),
-            (&symbols_removed, account_policy(8, &[CharClass::Symbol]), "requires symbols"),
-            (&two_classes, PasswordPolicy::iam_default(), "requires 3 character classes"),
-            (&nothing, account_policy(8, &[]), "every character is excluded"),
+            (
+                &no_symbols,
+                account_policy(8, &[CharClass::Symbol]),
+                "requires symbols",
+            ),
+            (
+                &symbols_removed,
+                account_policy(8, &[CharClass::Symbol]),
+                "requires symbols",
+            ),
+            (
+                &two_classes,
+                PasswordPolicy::iam_default(),
+                "requires 3 character classes",
+            ),
+            (
+                &nothing,
+                account_policy(8, &[]),
+                "every character is excluded",
+            ),
         ];
         for (config, policy, reason) in cases {
             let error = PasswordGenerator::new(config, &policy).expect_err("unsatisfiable");
             assert!(error.to_string().contains(reason), "{error}");
             assert_eq!(error.error_type(), "PolicyUnsatisfiable");
         }
-        let tiny = GeneratorConfig { length: 3, ..GeneratorConfig::default() };
+        let tiny = GeneratorConfig {
+            length: 3,
+            ..GeneratorConfig::default()
+        };
         let error = PasswordGenerator::new(&tiny, &account_policy(1, &[])).expect_err("too short");
-        assert!(error.to_string().contains("cannot hold the 4 required"), "{error}");
+        assert!(
+            error.to_string().contains("cannot hold the 4 required"),
+            "{error}"
+        );
     }
 
     #[test]
     fn no_two_of_many_passwords_are_equal() {
-        let generator = PasswordGenerator::new(&GeneratorConfig::default(), &PasswordPolicy::iam_default()).expect("fits");
+        let generator =
+            PasswordGenerator::new(&GeneratorConfig::default(), &PasswordPolicy::iam_default())
+                .expect("fits");
         let passwords = generated(&generator, 5000);
         let distinct: std::collections::HashSet<&String> = passwords.iter().collect();
         assert_eq!(distinct.len(), passwords.len());
@@ -256,7 +339,9 @@ mod tests {
     /// drawn twice as often) fails it every time at this sample size.
     #[test]
     fn each_allowed_character_is_drawn_uniformly() {
-        let generator = PasswordGenerator::new(&GeneratorConfig::default(), &PasswordPolicy::iam_default()).expect("fits");
+        let generator =
+            PasswordGenerator::new(&GeneratorConfig::default(), &PasswordPolicy::iam_default())
+                .expect("fits");
         let alphabet = generator.alphabet().to_vec();
         assert_eq!(alphabet.len(), 82);
         let mut counts = std::collections::HashMap::<char, f64>::new();
@@ -273,15 +358,23 @@ mod tests {
                 (observed - expected).powi(2) / expected
             })
             .sum();
-        assert!(chi_squared < 126.3, "chi-squared {chi_squared:.1} over 81 degrees of freedom");
+        assert!(
+            chi_squared < 126.3,
+            "chi-squared {chi_squared:.1} over 81 degrees of freedom"
+        );
     }
 
     #[test]
     fn each_position_is_drawn_from_the_whole_alphabet() {
-        let generator = PasswordGenerator::new(&GeneratorConfig::default(), &PasswordPolicy::iam_default()).expect("fits");
+        let generator =
+            PasswordGenerator::new(&GeneratorConfig::default(), &PasswordPolicy::iam_default())
+                .expect("fits");
         let passwords = generated(&generator, 3000);
         for position in [0, 31] {
-            let seen: BTreeSet<char> = passwords.iter().filter_map(|p| p.chars().nth(position)).collect();
+            let seen: BTreeSet<char> = passwords
+                .iter()
+                .filter_map(|p| p.chars().nth(position))
+                .collect();
             assert_eq!(seen.len(), 82, "position {position}");
         }
     }

@@ -34,10 +34,15 @@ impl PasswordPolicy {
     pub fn check(&self, password: &str) -> Result<(), String> {
         let length = password.chars().count();
         if length < self.minimum_length {
-            return Err(format!("it is shorter than {} characters", self.minimum_length));
+            return Err(format!(
+                "it is shorter than {} characters",
+                self.minimum_length
+            ));
         }
         if length > MAX_PASSWORD_LENGTH {
-            return Err(format!("it is longer than {MAX_PASSWORD_LENGTH} characters"));
+            return Err(format!(
+                "it is longer than {MAX_PASSWORD_LENGTH} characters"
+            ));
         }
         if !password.chars().all(iam_accepts) {
             return Err("it contains a character IAM does not accept".into());
@@ -91,7 +96,10 @@ mod tests {
             assert!(message.contains(reason), "{message}");
             assert!(!message.contains(password));
         }
-        assert!(policy(1, &[]).check(&"a".repeat(129)).expect_err("too long").contains("longer than 128"));
+        assert!(policy(1, &[])
+            .check(&"a".repeat(129))
+            .expect_err("too long")
+            .contains("longer than 128"));
     }
 
     #[test]
@@ -107,6 +115,8 @@ mod tests {
     fn characters_outside_the_symbol_set_count_for_no_class_but_are_accepted() {
         let lenient = policy(1, &[]);
         assert_eq!(lenient.check("a b~\"\u{e9}"), Ok(()));
-        assert!(policy(1, &[CharClass::Symbol]).check("a b~\"\u{e9}").is_err());
+        assert!(policy(1, &[CharClass::Symbol])
+            .check("a b~\"\u{e9}")
+            .is_err());
     }
 }

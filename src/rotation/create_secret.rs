@@ -22,10 +22,17 @@ impl<S: SecretStore, I: LoginProfiles> Rotator<S, I> {
         let policy = self.policy().await?;
         // Fails before any write when the configuration cannot meet the policy.
         let generator = PasswordGenerator::new(&self.config.generator, &policy)?;
-        let pending = current.with_password(generator.generate()?).to_secret_string();
+        let pending = current
+            .with_password(generator.generate()?)
+            .to_secret_string();
         let stored = self
             .store
-            .put_pending(&metadata.arn, &event.token, &pending, event.rotation_token.as_ref())
+            .put_pending(
+                &metadata.arn,
+                &event.token,
+                &pending,
+                event.rotation_token.as_ref(),
+            )
             .await?;
         match stored {
             PutOutcome::Stored => {
@@ -40,17 +47,28 @@ impl<S: SecretStore, I: LoginProfiles> Rotator<S, I> {
 
 #[cfg(test)]
 mod tests {
-    use crate::rotation::fakes::{bound_user, event, rotation, Call, FakeIam, FakeStore, ARN, TOKEN};
     use crate::config::Config;
     use crate::password::{CharClass, PasswordPolicy};
     use crate::ports::{AWSCURRENT, AWSPENDING};
+    use crate::rotation::fakes::{
+        bound_user, event, rotation, Call, FakeIam, FakeStore, ARN, TOKEN,
+    };
     use serde_json::json;
 
     #[tokio::test]
     async fn create_stores_a_pending_value_with_a_new_password_and_the_other_keys() {
-        let (store, iam) = (FakeStore::rotating(json!({"username": "alice", "password": "Old-pass-1", "db": "x"})), bound_user("alice"));
+        let (store, iam) = (
+            FakeStore::rotating(json!({"username": "alice", "password": "Old-pass-1", "db": "x"})),
+            bound_user("alice"),
+        );
         let rotator = rotation(store.clone(), iam, Config::default());
-        assert_eq!(rotator.create_secret(&event("createSecret")).await.expect("ok"), super::Outcome::Created);
+        assert_eq!(
+            rotator
+                .create_secret(&event("createSecret"))
+                .await
+                .expect("ok"),
+            super::Outcome::Created
+        );
         let pending = store.value_json(TOKEN).expect("stored");
         assert_eq!(pending["username"], "alice");
         assert_eq!(pending["db"], "x");
@@ -65,7 +83,10 @@ mod tests {
     async fn create_on_a_secret_without_a_password_yet_stores_one() {
         let store = FakeStore::rotating(json!({"username": "alice"}));
         let rotator = rotation(store.clone(), bound_user("alice"), Config::default());
-        rotator.create_secret(&event("createSecret")).await.expect("ok");
+        rotator
+            .create_secret(&event("createSecret"))
+            .await
+            .expect("ok");
         assert!(store.value_json(TOKEN).expect("stored")["password"].is_string());
     }
 
@@ -78,7 +99,10 @@ mod tests {
         let first = store.value_json(TOKEN);
         // A fresh process (empty cache) retries.
         let fresh = rotation(store.clone(), bound_user("alice"), Config::default());
-        assert_eq!(fresh.create_secret(&event).await.expect("retry"), super::Outcome::AlreadyCreated);
+        assert_eq!(
+            fresh.create_secret(&event).await.expect("retry"),
+            super::Outcome::AlreadyCreated
+        );
         assert_eq!(store.value_json(TOKEN), first);
         assert_eq!(store.writes(), 1);
     }
@@ -88,7 +112,10 @@ mod tests {
         let store = FakeStore::rotating(json!({"username": "alice", "password": "Old-pass-1"}));
         store.conflict_on_put();
         let rotator = rotation(store.clone(), bound_user("alice"), Config::default());
-        let outcome = rotator.create_secret(&event("createSecret")).await.expect("ok");
+        let outcome = rotator
+            .create_secret(&event("createSecret"))
+            .await
+            .expect("ok");
         assert_eq!(outcome, super::Outcome::AlreadyCreated);
     }
 
@@ -103,9 +130,19 @@ mod tests {
             reuse_prevention: 5,
         }));
         let rotator = rotation(store.clone(), iam, Config::default());
-        rotator.create_secret(&event("createSecret")).await.expect("ok");
+        rotator
+            .create_secret(&event("createSecret"))
+            .await
+            .expect("ok");
         let pending = store.value_json(TOKEN).expect("stored");
-        assert_eq!(pending["password"].as_str().expect("password").chars().count(), 60);
+        assert_eq!(
+            pending["password"]
+                .as_str()
+                .expect("password")
+                .chars()
+                .count(),
+            60
+        );
     }
 
     #[tokio::test]
@@ -121,7 +158,10 @@ mod tests {
         let mut config = Config::default();
         config.generator.exclude_punctuation = true;
         let rotator = rotation(store.clone(), iam, config);
-        let error = rotator.create_secret(&event("createSecret")).await.expect_err("refused");
+        let error = rotator
+            .create_secret(&event("createSecret"))
+            .await
+            .expect_err("refused");
         assert_eq!(error.error_type(), "PolicyUnsatisfiable");
         assert_eq!(store.writes(), 0);
     }
@@ -131,7 +171,10 @@ mod tests {
         let store = FakeStore::rotating(json!({"username": "alice", "password": "Old-pass-1"}));
         store.set_stages(TOKEN, &[AWSCURRENT]);
         let rotator = rotation(store.clone(), FakeIam::default(), Config::default());
-        let outcome = rotator.create_secret(&event("createSecret")).await.expect("ok");
+        let outcome = rotator
+            .create_secret(&event("createSecret"))
+            .await
+            .expect("ok");
         assert_eq!(outcome, super::Outcome::AlreadyCurrent);
         assert_eq!(store.writes(), 0);
         assert_eq!(store.calls(), vec![Call::Describe]);
@@ -141,7 +184,10 @@ mod tests {
     async fn create_refuses_an_invalid_current_value_without_writing() {
         let store = FakeStore::rotating(json!(["not", "an", "object"]));
         let rotator = rotation(store.clone(), bound_user("alice"), Config::default());
-        let error = rotator.create_secret(&event("createSecret")).await.expect_err("refused");
+        let error = rotator
+            .create_secret(&event("createSecret"))
+            .await
+            .expect_err("refused");
         assert_eq!(error.error_type(), "InvalidSecretValue");
         assert!(error.to_string().contains(ARN));
         assert_eq!(store.writes(), 0);

@@ -16,8 +16,8 @@ use crate::error::{Result, RotationError};
 use crate::event::RotationEvent;
 use crate::password::PasswordPolicy;
 use crate::ports::{
-    CreateOutcome, IamUser, LoginProfile, LoginProfiles, PutOutcome, SecretMetadata, SecretStore, AWSCURRENT,
-    AWSPENDING,
+    CreateOutcome, IamUser, LoginProfile, LoginProfiles, PutOutcome, SecretMetadata, SecretStore,
+    AWSCURRENT, AWSPENDING,
 };
 
 /// The secret under rotation.
@@ -46,7 +46,9 @@ pub enum Call {
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 #[derive(Default)]
@@ -79,7 +81,9 @@ impl FakeStore {
     }
 
     pub fn set_value(&self, version: &str, value: Value) {
-        lock(&self.0).values.insert(version.into(), value.to_string());
+        lock(&self.0)
+            .values
+            .insert(version.into(), value.to_string());
     }
 
     pub fn set_stages(&self, version: &str, stages: &[&str]) {
@@ -87,7 +91,10 @@ impl FakeStore {
         for labels in state.stages.values_mut() {
             labels.retain(|label| !stages.contains(&label.as_str()));
         }
-        state.stages.insert(version.into(), stages.iter().map(|s| (*s).to_owned()).collect());
+        state.stages.insert(
+            version.into(),
+            stages.iter().map(|s| (*s).to_owned()).collect(),
+        );
     }
 
     pub fn set_rotation_enabled(&self, enabled: bool) {
@@ -99,11 +106,18 @@ impl FakeStore {
     }
 
     pub fn value_json(&self, version: &str) -> Option<Value> {
-        lock(&self.0).values.get(version).map(|raw| serde_json::from_str(raw).expect("stored JSON"))
+        lock(&self.0)
+            .values
+            .get(version)
+            .map(|raw| serde_json::from_str(raw).expect("stored JSON"))
     }
 
     pub fn stages(&self, version: &str) -> Vec<String> {
-        lock(&self.0).stages.get(version).cloned().unwrap_or_default()
+        lock(&self.0)
+            .stages
+            .get(version)
+            .cloned()
+            .unwrap_or_default()
     }
 
     pub fn rotation_tokens(&self) -> Vec<Option<String>> {
@@ -115,7 +129,10 @@ impl FakeStore {
     }
 
     pub fn writes(&self) -> usize {
-        self.calls().iter().filter(|call| matches!(call, Call::Put | Call::UpdateStage(_))).count()
+        self.calls()
+            .iter()
+            .filter(|call| matches!(call, Call::Put | Call::UpdateStage(_)))
+            .count()
     }
 
     fn record(&self, call: Call) -> MutexGuard<'_, StoreState> {
@@ -129,7 +146,9 @@ impl SecretStore for FakeStore {
     async fn describe(&self, secret_id: &str) -> Result<SecretMetadata> {
         let state = self.record(Call::Describe);
         if secret_id != ARN {
-            return Err(RotationError::SecretNotFound { secret: secret_id.into() });
+            return Err(RotationError::SecretNotFound {
+                secret: secret_id.into(),
+            });
         }
         Ok(SecretMetadata {
             arn: ARN.into(),
@@ -138,9 +157,16 @@ impl SecretStore for FakeStore {
         })
     }
 
-    async fn get_version(&self, _secret_id: &str, version_id: &str) -> Result<Option<SecretString>> {
+    async fn get_version(
+        &self,
+        _secret_id: &str,
+        version_id: &str,
+    ) -> Result<Option<SecretString>> {
         let state = self.record(Call::GetVersion(version_id.into()));
-        Ok(state.values.get(version_id).map(|raw| SecretString::from(raw.as_str())))
+        Ok(state
+            .values
+            .get(version_id)
+            .map(|raw| SecretString::from(raw.as_str())))
     }
 
     async fn put_pending(
@@ -151,11 +177,15 @@ impl SecretStore for FakeStore {
         rotation_token: Option<&SecretString>,
     ) -> Result<PutOutcome> {
         let mut state = self.record(Call::Put);
-        state.rotation_tokens.push(rotation_token.map(|t| t.expose_secret().to_owned()));
+        state
+            .rotation_tokens
+            .push(rotation_token.map(|t| t.expose_secret().to_owned()));
         if state.conflict_on_put || state.values.contains_key(token) {
             return Ok(PutOutcome::AlreadyExists);
         }
-        state.values.insert(token.into(), value.expose_secret().to_owned());
+        state
+            .values
+            .insert(token.into(), value.expose_secret().to_owned());
         let labels = state.stages.entry(token.into()).or_default();
         if !labels.iter().any(|l| l == AWSPENDING) {
             labels.push(AWSPENDING.into());
@@ -180,7 +210,11 @@ impl SecretStore for FakeStore {
             for labels in state.stages.values_mut() {
                 labels.retain(|label| label != stage);
             }
-            state.stages.entry(to.into()).or_default().push(stage.into());
+            state
+                .stages
+                .entry(to.into())
+                .or_default()
+                .push(stage.into());
         }
         Ok(())
     }
@@ -210,8 +244,17 @@ pub fn bound_user(name: &str) -> FakeIam {
 impl FakeIam {
     pub fn add_user(&self, name: &str, bound_to: Option<&str>, password: Option<&str>) {
         let mut state = lock(&self.0);
-        let tags = bound_to.map(|arn| ("password-rotation:secret-arn".to_owned(), arn.to_owned())).into_iter().collect();
-        state.users.insert(name.into(), IamUser { name: name.into(), tags });
+        let tags = bound_to
+            .map(|arn| ("password-rotation:secret-arn".to_owned(), arn.to_owned()))
+            .into_iter()
+            .collect();
+        state.users.insert(
+            name.into(),
+            IamUser {
+                name: name.into(),
+                tags,
+            },
+        );
         if let Some(password) = password {
             state.passwords.insert(name.into(), vec![password.into()]);
             state.reset_required.insert(name.into(), false);
@@ -228,7 +271,10 @@ impl FakeIam {
     }
 
     pub fn password(&self, user: &str) -> Option<String> {
-        lock(&self.0).passwords.get(user).and_then(|history| history.last().cloned())
+        lock(&self.0)
+            .passwords
+            .get(user)
+            .and_then(|history| history.last().cloned())
     }
 
     pub fn reset_required(&self, user: &str) -> Option<bool> {
@@ -254,7 +300,10 @@ impl FakeIam {
 
     /// IAM's checks on a new password: the policy, and its reuse prevention.
     fn admit(state: &IamState, user: &str, password: &str) -> Result<()> {
-        let policy = state.policy.clone().unwrap_or_else(PasswordPolicy::iam_default);
+        let policy = state
+            .policy
+            .clone()
+            .unwrap_or_else(PasswordPolicy::iam_default);
         let history = state.passwords.get(user).cloned().unwrap_or_default();
         let recent = history.iter().rev().take(policy.reuse_prevention);
         if policy.check(password).is_err() || recent.into_iter().any(|old| old == password) {
@@ -267,12 +316,21 @@ impl FakeIam {
 impl LoginProfiles for FakeIam {
     async fn get_user(&self, user: &str) -> Result<IamUser> {
         let state = self.record(Call::GetUser);
-        state.users.get(user).cloned().ok_or_else(|| RotationError::UserNotFound { user: user.into() })
+        state
+            .users
+            .get(user)
+            .cloned()
+            .ok_or_else(|| RotationError::UserNotFound { user: user.into() })
     }
 
     async fn get_login_profile(&self, user: &str) -> Result<Option<LoginProfile>> {
         let state = self.record(Call::GetLoginProfile);
-        Ok(state.reset_required.get(user).map(|&password_reset_required| LoginProfile { password_reset_required }))
+        Ok(state
+            .reset_required
+            .get(user)
+            .map(|&password_reset_required| LoginProfile {
+                password_reset_required,
+            }))
     }
 
     async fn update_login_profile(
@@ -290,9 +348,15 @@ impl LoginProfiles for FakeIam {
         }
         if let Some(password) = password {
             Self::admit(&state, user, password.expose_secret())?;
-            state.passwords.entry(user.into()).or_default().push(password.expose_secret().to_owned());
+            state
+                .passwords
+                .entry(user.into())
+                .or_default()
+                .push(password.expose_secret().to_owned());
         }
-        state.reset_required.insert(user.into(), password_reset_required);
+        state
+            .reset_required
+            .insert(user.into(), password_reset_required);
         Ok(())
     }
 
@@ -307,8 +371,12 @@ impl LoginProfiles for FakeIam {
             return Ok(CreateOutcome::AlreadyExists);
         }
         Self::admit(&state, user, password.expose_secret())?;
-        state.passwords.insert(user.into(), vec![password.expose_secret().to_owned()]);
-        state.reset_required.insert(user.into(), password_reset_required);
+        state
+            .passwords
+            .insert(user.into(), vec![password.expose_secret().to_owned()]);
+        state
+            .reset_required
+            .insert(user.into(), password_reset_required);
         Ok(CreateOutcome::Created)
     }
 

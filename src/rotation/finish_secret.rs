@@ -17,7 +17,9 @@ impl<S: SecretStore, I: LoginProfiles> Rotator<S, I> {
                 // Promote first: until AWSCURRENT moves, AWSPENDING is what keeps
                 // the password IAM now holds reachable for a retry.
                 let previous = metadata.version_with(AWSCURRENT);
-                self.store.update_stage(&metadata.arn, AWSCURRENT, Some(&event.token), previous).await?;
+                self.store
+                    .update_stage(&metadata.arn, AWSCURRENT, Some(&event.token), previous)
+                    .await?;
                 self.clear_pending(&metadata, &event.token).await?;
                 Outcome::Promoted
             }
@@ -28,7 +30,9 @@ impl<S: SecretStore, I: LoginProfiles> Rotator<S, I> {
 
     async fn clear_pending(&self, metadata: &SecretMetadata, token: &str) -> Result<()> {
         if metadata.has_stage(token, AWSPENDING) {
-            self.store.update_stage(&metadata.arn, AWSPENDING, None, Some(token)).await?;
+            self.store
+                .update_stage(&metadata.arn, AWSPENDING, None, Some(token))
+                .await?;
         }
         Ok(())
     }
@@ -38,19 +42,26 @@ impl<S: SecretStore, I: LoginProfiles> Rotator<S, I> {
 mod tests {
     use super::Outcome;
     use crate::config::Config;
-    use crate::rotation::fakes::{bound_user, event, rotation, Call, FakeStore, CURRENT, OLD_PASSWORD, TOKEN};
+    use crate::rotation::fakes::{
+        bound_user, event, rotation, Call, FakeStore, CURRENT, OLD_PASSWORD, TOKEN,
+    };
     use serde_json::json;
 
     fn tested() -> FakeStore {
         let store = FakeStore::rotating(json!({"username": "alice", "password": OLD_PASSWORD}));
-        store.set_value(TOKEN, json!({"username": "alice", "password": "New-pass-2"}));
+        store.set_value(
+            TOKEN,
+            json!({"username": "alice", "password": "New-pass-2"}),
+        );
         store
     }
 
     #[tokio::test]
     async fn finish_promotes_the_token_and_leaves_no_pending_label() {
         let store = tested();
-        let outcome = rotation(store.clone(), bound_user("alice"), Config::default()).finish_secret(&event("finishSecret")).await;
+        let outcome = rotation(store.clone(), bound_user("alice"), Config::default())
+            .finish_secret(&event("finishSecret"))
+            .await;
         assert_eq!(outcome.expect("ok"), Outcome::Promoted);
         assert_eq!(store.stages(TOKEN), vec!["AWSCURRENT".to_owned()]);
         assert!(store.stages(CURRENT).is_empty());
@@ -60,9 +71,18 @@ mod tests {
     async fn finish_replayed_after_it_completed_writes_nothing() {
         let store = tested();
         let rotator = rotation(store.clone(), bound_user("alice"), Config::default());
-        rotator.finish_secret(&event("finishSecret")).await.expect("first");
+        rotator
+            .finish_secret(&event("finishSecret"))
+            .await
+            .expect("first");
         let writes = store.writes();
-        assert_eq!(rotator.finish_secret(&event("finishSecret")).await.expect("replay"), Outcome::AlreadyCurrent);
+        assert_eq!(
+            rotator
+                .finish_secret(&event("finishSecret"))
+                .await
+                .expect("replay"),
+            Outcome::AlreadyCurrent
+        );
         assert_eq!(store.writes(), writes);
     }
 
@@ -70,9 +90,14 @@ mod tests {
     async fn finish_after_a_crash_between_the_label_moves_clears_the_pending_label() {
         let store = tested();
         store.set_stages(TOKEN, &["AWSCURRENT", "AWSPENDING"]);
-        let outcome = rotation(store.clone(), bound_user("alice"), Config::default()).finish_secret(&event("finishSecret")).await;
+        let outcome = rotation(store.clone(), bound_user("alice"), Config::default())
+            .finish_secret(&event("finishSecret"))
+            .await;
         assert_eq!(outcome.expect("ok"), Outcome::AlreadyCurrent);
         assert_eq!(store.stages(TOKEN), vec!["AWSCURRENT".to_owned()]);
-        assert_eq!(store.calls().last(), Some(&Call::UpdateStage("AWSPENDING".into())));
+        assert_eq!(
+            store.calls().last(),
+            Some(&Call::UpdateStage("AWSPENDING".into()))
+        );
     }
 }

@@ -73,7 +73,12 @@ pub struct Rotator<S, I> {
 impl<S: SecretStore, I: LoginProfiles> Rotator<S, I> {
     /// A rotator over the given ports; built once per process.
     pub fn new(store: S, iam: I, config: Config) -> Self {
-        Self { store, iam, config, versions: VersionCache::default() }
+        Self {
+            store,
+            iam,
+            config,
+            versions: VersionCache::default(),
+        }
     }
 
     /// Runs one step and writes its log line (secret, step, token, outcome, duration).
@@ -105,45 +110,72 @@ impl<S: SecretStore, I: LoginProfiles> Rotator<S, I> {
     async fn check_secret(&self, event: &RotationEvent) -> Result<Checked> {
         let metadata = self.store.describe(&event.secret_id).await?;
         if !metadata.rotation_enabled {
-            return Err(RotationError::RotationNotEnabled { secret: metadata.arn });
+            return Err(RotationError::RotationNotEnabled {
+                secret: metadata.arn,
+            });
         }
         if metadata.stages(&event.token).is_none() {
-            return Err(RotationError::UnknownVersion { secret: metadata.arn, token: event.token.clone() });
+            return Err(RotationError::UnknownVersion {
+                secret: metadata.arn,
+                token: event.token.clone(),
+            });
         }
         if metadata.has_stage(&event.token, AWSCURRENT) {
             return Ok(Checked::AlreadyCurrent(metadata));
         }
         if !metadata.has_stage(&event.token, AWSPENDING) {
-            return Err(RotationError::VersionNotPending { secret: metadata.arn, token: event.token.clone() });
+            return Err(RotationError::VersionNotPending {
+                secret: metadata.arn,
+                token: event.token.clone(),
+            });
         }
         Ok(Checked::Pending(metadata))
     }
 
     /// The parsed `AWSCURRENT` value.
     async fn current_value(&self, metadata: &SecretMetadata) -> Result<SecretValue> {
-        let missing = || RotationError::CurrentValueMissing { secret: metadata.arn.clone() };
+        let missing = || RotationError::CurrentValueMissing {
+            secret: metadata.arn.clone(),
+        };
         let version = metadata.version_with(AWSCURRENT).ok_or_else(missing)?;
-        let raw = self.read_version(metadata, version).await?.ok_or_else(missing)?;
+        let raw = self
+            .read_version(metadata, version)
+            .await?
+            .ok_or_else(missing)?;
         parse_value(metadata, version, &raw)
     }
 
     /// The parsed pending value of the token, which must hold a password.
-    async fn pending_value(&self, metadata: &SecretMetadata, token: &str) -> Result<(SecretValue, SecretString)> {
-        let raw = self
-            .read_version(metadata, token)
-            .await?
-            .ok_or_else(|| RotationError::PendingValueMissing { secret: metadata.arn.clone(), token: token.into() })?;
-        let value = parse_value(metadata, token, &raw)?;
-        let password = value.password().cloned().ok_or_else(|| RotationError::InvalidSecretValue {
-            secret: metadata.arn.clone(),
-            version: token.into(),
-            reason: "it has no \"password\"".into(),
+    async fn pending_value(
+        &self,
+        metadata: &SecretMetadata,
+        token: &str,
+    ) -> Result<(SecretValue, SecretString)> {
+        let raw = self.read_version(metadata, token).await?.ok_or_else(|| {
+            RotationError::PendingValueMissing {
+                secret: metadata.arn.clone(),
+                token: token.into(),
+            }
         })?;
+        let value = parse_value(metadata, token, &raw)?;
+        let password =
+            value
+                .password()
+                .cloned()
+                .ok_or_else(|| RotationError::InvalidSecretValue {
+                    secret: metadata.arn.clone(),
+                    version: token.into(),
+                    reason: "it has no \"password\"".into(),
+                })?;
         Ok((value, password))
     }
 
     /// Reads a version, through the cache: a version's value never changes.
-    async fn read_version(&self, metadata: &SecretMetadata, version: &str) -> Result<Option<SecretString>> {
+    async fn read_version(
+        &self,
+        metadata: &SecretMetadata,
+        version: &str,
+    ) -> Result<Option<SecretString>> {
         if let Some(value) = self.versions.get(&metadata.arn, version) {
             return Ok(Some(value));
         }
@@ -156,7 +188,11 @@ impl<S: SecretStore, I: LoginProfiles> Rotator<S, I> {
 
     /// The account password policy, or IAM's default when there is none.
     async fn policy(&self) -> Result<PasswordPolicy> {
-        Ok(self.iam.password_policy().await?.unwrap_or_else(PasswordPolicy::iam_default))
+        Ok(self
+            .iam
+            .password_policy()
+            .await?
+            .unwrap_or_else(PasswordPolicy::iam_default))
     }
 }
 
@@ -168,7 +204,11 @@ enum Checked {
     Pending(SecretMetadata),
 }
 
-fn parse_value(metadata: &SecretMetadata, version: &str, raw: &SecretString) -> Result<SecretValue> {
+fn parse_value(
+    metadata: &SecretMetadata,
+    version: &str,
+    raw: &SecretString,
+) -> Result<SecretValue> {
     SecretValue::parse(raw).map_err(|reason| RotationError::InvalidSecretValue {
         secret: metadata.arn.clone(),
         version: version.into(),

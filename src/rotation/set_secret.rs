@@ -36,19 +36,27 @@ impl<S: SecretStore, I: LoginProfiles> Rotator<S, I> {
 
     async fn apply(&self, user: &str, password: &SecretString) -> Result<Outcome> {
         let reset = self.config.password_reset_required;
-        match self.iam.update_login_profile(user, Some(password), reset).await {
+        match self
+            .iam
+            .update_login_profile(user, Some(password), reset)
+            .await
+        {
             Ok(()) => Ok(Outcome::Applied),
             Err(RotationError::LoginProfileMissing { .. }) if self.config.create_login_profile => {
                 match self.iam.create_login_profile(user, password, reset).await? {
                     CreateOutcome::Created => Ok(Outcome::ProfileCreated),
                     // Created by a racing attempt in between: update it after all.
                     CreateOutcome::AlreadyExists => {
-                        self.iam.update_login_profile(user, Some(password), reset).await?;
+                        self.iam
+                            .update_login_profile(user, Some(password), reset)
+                            .await?;
                         Ok(Outcome::Applied)
                     }
                 }
             }
-            Err(RotationError::PasswordPolicyViolation { .. }) => self.refused_as_reuse(user, password).await,
+            Err(RotationError::PasswordPolicyViolation { .. }) => {
+                self.refused_as_reuse(user, password).await
+            }
             Err(other) => Err(other),
         }
     }
@@ -60,7 +68,11 @@ impl<S: SecretStore, I: LoginProfiles> Rotator<S, I> {
     async fn refused_as_reuse(&self, user: &str, password: &SecretString) -> Result<Outcome> {
         let refused = || RotationError::PasswordPolicyViolation { user: user.into() };
         let policy = self.policy().await?;
-        if policy.reuse_prevention == 0 || policy.check(secrecy::ExposeSecret::expose_secret(password)).is_err() {
+        if policy.reuse_prevention == 0
+            || policy
+                .check(secrecy::ExposeSecret::expose_secret(password))
+                .is_err()
+        {
             return Err(refused());
         }
         // The earlier attempt may have been cut off before the reset flag was set.
@@ -69,7 +81,10 @@ impl<S: SecretStore, I: LoginProfiles> Rotator<S, I> {
         if profile.is_some_and(|profile| profile.password_reset_required != reset) {
             self.iam.update_login_profile(user, None, reset).await?;
         }
-        tracing::info!(user, "IAM refused the pending password as a reuse: it is already applied");
+        tracing::info!(
+            user,
+            "IAM refused the pending password as a reuse: it is already applied"
+        );
         Ok(Outcome::AlreadyApplied)
     }
 }
@@ -82,7 +97,10 @@ fn check_binding(user: &IamUser, secret_arn: &str) -> Result<()> {
             secret: secret_arn.into(),
             bound_to: bound_to.clone(),
         }),
-        None => Err(RotationError::BindingTagMissing { user: user.name.clone(), secret: secret_arn.into() }),
+        None => Err(RotationError::BindingTagMissing {
+            user: user.name.clone(),
+            secret: secret_arn.into(),
+        }),
     }
 }
 
@@ -101,14 +119,19 @@ mod tests {
 
     fn pending_store() -> FakeStore {
         let store = FakeStore::rotating(json!({"username": "alice", "password": OLD_PASSWORD}));
-        store.set_value(TOKEN, json!({"username": "alice", "password": NEW_PASSWORD}));
+        store.set_value(
+            TOKEN,
+            json!({"username": "alice", "password": NEW_PASSWORD}),
+        );
         store
     }
 
     fn reuse_policy() -> PasswordPolicy {
         PasswordPolicy {
             minimum_length: 8,
-            required_classes: [CharClass::Uppercase, CharClass::Number].into_iter().collect(),
+            required_classes: [CharClass::Uppercase, CharClass::Number]
+                .into_iter()
+                .collect(),
             minimum_distinct_classes: 0,
             reuse_prevention: 3,
         }
@@ -118,7 +141,10 @@ mod tests {
     async fn set_applies_the_pending_password_to_the_bound_user() {
         let iam = bound_user("alice");
         let rotator = rotation(pending_store(), iam.clone(), Config::default());
-        assert_eq!(rotator.set_secret(&event("setSecret")).await.expect("ok"), Outcome::Applied);
+        assert_eq!(
+            rotator.set_secret(&event("setSecret")).await.expect("ok"),
+            Outcome::Applied
+        );
         assert_eq!(iam.password("alice").as_deref(), Some(NEW_PASSWORD));
         assert_eq!(iam.reset_required("alice"), Some(false));
     }
@@ -126,8 +152,14 @@ mod tests {
     #[tokio::test]
     async fn set_passes_the_configured_reset_flag() {
         let iam = bound_user("alice");
-        let config = Config { password_reset_required: true, ..Config::default() };
-        rotation(pending_store(), iam.clone(), config).set_secret(&event("setSecret")).await.expect("ok");
+        let config = Config {
+            password_reset_required: true,
+            ..Config::default()
+        };
+        rotation(pending_store(), iam.clone(), config)
+            .set_secret(&event("setSecret"))
+            .await
+            .expect("ok");
         assert_eq!(iam.reset_required("alice"), Some(true));
     }
 
@@ -136,8 +168,13 @@ mod tests {
         let iam = bound_user("alice");
         iam.set_policy(Some(reuse_policy()));
         let store = pending_store();
-        rotation(store.clone(), iam.clone(), Config::default()).set_secret(&event("setSecret")).await.expect("first");
-        let retry = rotation(store, iam.clone(), Config::default()).set_secret(&event("setSecret")).await;
+        rotation(store.clone(), iam.clone(), Config::default())
+            .set_secret(&event("setSecret"))
+            .await
+            .expect("first");
+        let retry = rotation(store, iam.clone(), Config::default())
+            .set_secret(&event("setSecret"))
+            .await;
         assert_eq!(retry.expect("retry succeeds"), Outcome::AlreadyApplied);
         assert_eq!(iam.password("alice").as_deref(), Some(NEW_PASSWORD));
     }
@@ -147,16 +184,28 @@ mod tests {
         let iam = bound_user("alice");
         iam.set_policy(Some(reuse_policy()));
         let store = pending_store();
-        rotation(store.clone(), iam.clone(), Config::default()).set_secret(&event("setSecret")).await.expect("first");
-        let config = Config { password_reset_required: true, ..Config::default() };
-        rotation(store, iam.clone(), config).set_secret(&event("setSecret")).await.expect("retry");
+        rotation(store.clone(), iam.clone(), Config::default())
+            .set_secret(&event("setSecret"))
+            .await
+            .expect("first");
+        let config = Config {
+            password_reset_required: true,
+            ..Config::default()
+        };
+        rotation(store, iam.clone(), config)
+            .set_secret(&event("setSecret"))
+            .await
+            .expect("retry");
         assert_eq!(iam.reset_required("alice"), Some(true));
     }
 
     #[tokio::test]
     async fn a_real_policy_violation_is_reported() {
         let iam = bound_user("alice");
-        iam.set_policy(Some(PasswordPolicy { minimum_length: 64, ..reuse_policy() }));
+        iam.set_policy(Some(PasswordPolicy {
+            minimum_length: 64,
+            ..reuse_policy()
+        }));
         let error = rotation(pending_store(), iam.clone(), Config::default())
             .set_secret(&event("setSecret"))
             .await
@@ -168,9 +217,13 @@ mod tests {
     #[tokio::test]
     async fn a_violation_without_reuse_prevention_is_not_taken_for_a_retry() {
         let iam = bound_user("alice");
-        iam.fail_updates(vec![RotationError::PasswordPolicyViolation { user: "alice".into() }]);
-        let error =
-            rotation(pending_store(), iam, Config::default()).set_secret(&event("setSecret")).await.expect_err("refused");
+        iam.fail_updates(vec![RotationError::PasswordPolicyViolation {
+            user: "alice".into(),
+        }]);
+        let error = rotation(pending_store(), iam, Config::default())
+            .set_secret(&event("setSecret"))
+            .await
+            .expect_err("refused");
         assert_eq!(error.error_type(), "PasswordPolicyViolation");
     }
 
@@ -178,8 +231,10 @@ mod tests {
     async fn an_unbound_user_is_refused_before_any_iam_write() {
         let iam = FakeIam::default();
         iam.add_user("alice", None, Some(OLD_PASSWORD));
-        let error =
-            rotation(pending_store(), iam.clone(), Config::default()).set_secret(&event("setSecret")).await.expect_err("refused");
+        let error = rotation(pending_store(), iam.clone(), Config::default())
+            .set_secret(&event("setSecret"))
+            .await
+            .expect_err("refused");
         assert_eq!(error.error_type(), "BindingTagMissing");
         assert!(error.to_string().contains("alice") && error.to_string().contains(ARN));
         assert_eq!(iam.writes(), 0);
@@ -188,9 +243,15 @@ mod tests {
     #[tokio::test]
     async fn a_user_bound_to_another_secret_is_refused_before_any_iam_write() {
         let iam = FakeIam::default();
-        iam.add_user("alice", Some("arn:aws:secretsmanager:us-east-1:123456789012:secret:other-XyZ"), Some(OLD_PASSWORD));
-        let error =
-            rotation(pending_store(), iam.clone(), Config::default()).set_secret(&event("setSecret")).await.expect_err("refused");
+        iam.add_user(
+            "alice",
+            Some("arn:aws:secretsmanager:us-east-1:123456789012:secret:other-XyZ"),
+            Some(OLD_PASSWORD),
+        );
+        let error = rotation(pending_store(), iam.clone(), Config::default())
+            .set_secret(&event("setSecret"))
+            .await
+            .expect_err("refused");
         assert_eq!(error.error_type(), "BindingTagMismatch");
         assert_eq!(iam.writes(), 0);
     }
@@ -199,17 +260,29 @@ mod tests {
     async fn the_binding_check_can_be_turned_off() {
         let iam = FakeIam::default();
         iam.add_user("alice", None, Some(OLD_PASSWORD));
-        let config = Config { require_binding_tag: false, ..Config::default() };
-        rotation(pending_store(), iam.clone(), config).set_secret(&event("setSecret")).await.expect("ok");
+        let config = Config {
+            require_binding_tag: false,
+            ..Config::default()
+        };
+        rotation(pending_store(), iam.clone(), config)
+            .set_secret(&event("setSecret"))
+            .await
+            .expect("ok");
         assert_eq!(iam.password("alice").as_deref(), Some(NEW_PASSWORD));
     }
 
     #[tokio::test]
     async fn a_pending_value_naming_another_user_is_refused() {
         let store = pending_store();
-        store.set_value(TOKEN, json!({"username": "mallory", "password": NEW_PASSWORD}));
+        store.set_value(
+            TOKEN,
+            json!({"username": "mallory", "password": NEW_PASSWORD}),
+        );
         let iam = bound_user("mallory");
-        let error = rotation(store, iam.clone(), Config::default()).set_secret(&event("setSecret")).await.expect_err("refused");
+        let error = rotation(store, iam.clone(), Config::default())
+            .set_secret(&event("setSecret"))
+            .await
+            .expect_err("refused");
         assert_eq!(error.error_type(), "UserMismatch");
         assert_eq!(iam.writes(), 0);
     }
@@ -218,11 +291,19 @@ mod tests {
     async fn a_missing_login_profile_is_an_error_unless_creation_is_allowed() {
         let iam = FakeIam::default();
         iam.add_user("alice", Some(ARN), None);
-        let error =
-            rotation(pending_store(), iam.clone(), Config::default()).set_secret(&event("setSecret")).await.expect_err("refused");
+        let error = rotation(pending_store(), iam.clone(), Config::default())
+            .set_secret(&event("setSecret"))
+            .await
+            .expect_err("refused");
         assert_eq!(error.error_type(), "LoginProfileMissing");
-        let config = Config { create_login_profile: true, ..Config::default() };
-        let outcome = rotation(pending_store(), iam.clone(), config).set_secret(&event("setSecret")).await.expect("ok");
+        let config = Config {
+            create_login_profile: true,
+            ..Config::default()
+        };
+        let outcome = rotation(pending_store(), iam.clone(), config)
+            .set_secret(&event("setSecret"))
+            .await
+            .expect("ok");
         assert_eq!(outcome, Outcome::ProfileCreated);
         assert_eq!(iam.password("alice").as_deref(), Some(NEW_PASSWORD));
     }
@@ -250,14 +331,20 @@ mod tests {
     #[tokio::test]
     async fn iam_errors_after_the_sdk_retries_are_passed_on() {
         for failure in [
-            RotationError::EntityTemporarilyUnmodifiable { user: "alice".into() },
-            RotationError::LimitExceeded { user: "alice".into() },
+            RotationError::EntityTemporarilyUnmodifiable {
+                user: "alice".into(),
+            },
+            RotationError::LimitExceeded {
+                user: "alice".into(),
+            },
         ] {
             let expected = failure.error_type();
             let iam = bound_user("alice");
             iam.fail_updates(vec![failure]);
-            let error =
-                rotation(pending_store(), iam.clone(), Config::default()).set_secret(&event("setSecret")).await.expect_err("fails");
+            let error = rotation(pending_store(), iam.clone(), Config::default())
+                .set_secret(&event("setSecret"))
+                .await
+                .expect_err("fails");
             assert_eq!(error.error_type(), expected);
             assert_eq!(iam.password("alice").as_deref(), Some(OLD_PASSWORD));
         }
@@ -275,7 +362,10 @@ mod tests {
         store.set_stages(TOKEN, &["AWSCURRENT"]);
         store.set_stages(CURRENT, &["AWSPREVIOUS"]);
         let iam = bound_user("alice");
-        let outcome = rotation(store, iam.clone(), Config::default()).set_secret(&event("setSecret")).await.expect("ok");
+        let outcome = rotation(store, iam.clone(), Config::default())
+            .set_secret(&event("setSecret"))
+            .await
+            .expect("ok");
         assert_eq!(outcome, Outcome::AlreadyCurrent);
         assert!(iam.calls().is_empty());
     }

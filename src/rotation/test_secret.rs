@@ -41,9 +41,13 @@ impl<S: SecretStore, I: LoginProfiles> Rotator<S, I> {
             });
         }
         let policy = self.policy().await?;
-        policy.check(secrecy::ExposeSecret::expose_secret(&password)).map_err(|reason| {
-            RotationError::PendingPasswordRejected { secret: metadata.arn.clone(), token: event.token.clone(), reason }
-        })?;
+        policy
+            .check(secrecy::ExposeSecret::expose_secret(&password))
+            .map_err(|reason| RotationError::PendingPasswordRejected {
+                secret: metadata.arn.clone(),
+                token: event.token.clone(),
+                reason,
+            })?;
         Ok(Outcome::Tested)
     }
 }
@@ -53,21 +57,28 @@ mod tests {
     use super::Outcome;
     use crate::config::Config;
     use crate::password::PasswordPolicy;
-    use crate::rotation::fakes::{bound_user, event, rotation, FakeIam, FakeStore, OLD_PASSWORD, TOKEN};
+    use crate::rotation::fakes::{
+        bound_user, event, rotation, FakeIam, FakeStore, OLD_PASSWORD, TOKEN,
+    };
     use serde_json::json;
 
     const NEW_PASSWORD: &str = "New-pass-2-abcdefghij";
 
     fn applied() -> (FakeStore, FakeIam) {
         let store = FakeStore::rotating(json!({"username": "alice", "password": OLD_PASSWORD}));
-        store.set_value(TOKEN, json!({"username": "alice", "password": NEW_PASSWORD}));
+        store.set_value(
+            TOKEN,
+            json!({"username": "alice", "password": NEW_PASSWORD}),
+        );
         (store, bound_user("alice"))
     }
 
     #[tokio::test]
     async fn a_sound_pending_version_passes_and_nothing_is_written() {
         let (store, iam) = applied();
-        let outcome = rotation(store.clone(), iam.clone(), Config::default()).test_secret(&event("testSecret")).await;
+        let outcome = rotation(store.clone(), iam.clone(), Config::default())
+            .test_secret(&event("testSecret"))
+            .await;
         assert_eq!(outcome.expect("ok"), Outcome::Tested);
         assert_eq!(store.writes() + iam.writes(), 0);
     }
@@ -75,15 +86,27 @@ mod tests {
     #[tokio::test]
     async fn the_test_run_with_pending_equal_to_current_passes() {
         let (store, iam) = applied();
-        store.set_value(TOKEN, json!({"username": "alice", "password": OLD_PASSWORD}));
-        rotation(store, iam, Config::default()).test_secret(&event("testSecret")).await.expect("ok");
+        store.set_value(
+            TOKEN,
+            json!({"username": "alice", "password": OLD_PASSWORD}),
+        );
+        rotation(store, iam, Config::default())
+            .test_secret(&event("testSecret"))
+            .await
+            .expect("ok");
     }
 
     #[tokio::test]
     async fn a_pending_password_below_the_live_policy_fails_without_echoing_it() {
         let (store, iam) = applied();
-        iam.set_policy(Some(PasswordPolicy { minimum_length: 30, ..PasswordPolicy::iam_default() }));
-        let error = rotation(store, iam, Config::default()).test_secret(&event("testSecret")).await.expect_err("fails");
+        iam.set_policy(Some(PasswordPolicy {
+            minimum_length: 30,
+            ..PasswordPolicy::iam_default()
+        }));
+        let error = rotation(store, iam, Config::default())
+            .test_secret(&event("testSecret"))
+            .await
+            .expect_err("fails");
         assert_eq!(error.error_type(), "PendingPasswordRejected");
         assert!(error.to_string().contains("shorter than 30"));
         assert!(!error.to_string().contains(NEW_PASSWORD));
@@ -92,8 +115,14 @@ mod tests {
     #[tokio::test]
     async fn a_reset_flag_other_than_configured_fails() {
         let (store, iam) = applied();
-        let config = Config { password_reset_required: true, ..Config::default() };
-        let error = rotation(store, iam, config).test_secret(&event("testSecret")).await.expect_err("fails");
+        let config = Config {
+            password_reset_required: true,
+            ..Config::default()
+        };
+        let error = rotation(store, iam, config)
+            .test_secret(&event("testSecret"))
+            .await
+            .expect_err("fails");
         assert_eq!(error.error_type(), "ResetRequiredMismatch");
     }
 
@@ -102,7 +131,10 @@ mod tests {
         let (store, _) = applied();
         let iam = FakeIam::default();
         iam.add_user("alice", None, None);
-        let error = rotation(store, iam, Config::default()).test_secret(&event("testSecret")).await.expect_err("fails");
+        let error = rotation(store, iam, Config::default())
+            .test_secret(&event("testSecret"))
+            .await
+            .expect_err("fails");
         assert_eq!(error.error_type(), "LoginProfileMissing");
     }
 
@@ -110,10 +142,16 @@ mod tests {
     async fn a_pending_value_without_password_or_for_another_user_fails() {
         let (store, iam) = applied();
         store.set_value(TOKEN, json!({"username": "alice"}));
-        let error = rotation(store.clone(), iam.clone(), Config::default()).test_secret(&event("testSecret")).await.expect_err("fails");
+        let error = rotation(store.clone(), iam.clone(), Config::default())
+            .test_secret(&event("testSecret"))
+            .await
+            .expect_err("fails");
         assert_eq!(error.error_type(), "InvalidSecretValue");
         store.set_value(TOKEN, json!({"username": "bob", "password": NEW_PASSWORD}));
-        let error = rotation(store, iam, Config::default()).test_secret(&event("testSecret")).await.expect_err("fails");
+        let error = rotation(store, iam, Config::default())
+            .test_secret(&event("testSecret"))
+            .await
+            .expect_err("fails");
         assert_eq!(error.error_type(), "UserMismatch");
     }
 
@@ -121,7 +159,10 @@ mod tests {
     async fn test_on_a_secret_with_rotation_disabled_fails() {
         let (store, iam) = applied();
         store.set_rotation_enabled(false);
-        let error = rotation(store, iam, Config::default()).test_secret(&event("testSecret")).await.expect_err("fails");
+        let error = rotation(store, iam, Config::default())
+            .test_secret(&event("testSecret"))
+            .await
+            .expect_err("fails");
         assert_eq!(error.error_type(), "RotationNotEnabled");
     }
 }

@@ -22,13 +22,21 @@ pub(super) struct VersionCache {
 impl VersionCache {
     /// The cached value of a version.
     pub(super) fn get(&self, secret: &str, version: &str) -> Option<SecretString> {
-        let values = self.values.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        values.get(&(secret.to_owned(), version.to_owned())).cloned()
+        let values = self
+            .values
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        values
+            .get(&(secret.to_owned(), version.to_owned()))
+            .cloned()
     }
 
     /// Remembers the value of a version.
     pub(super) fn insert(&self, secret: &str, version: &str, value: SecretString) {
-        let mut values = self.values.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut values = self
+            .values
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         if values.len() >= CAPACITY {
             values.clear();
         }
@@ -37,7 +45,10 @@ impl VersionCache {
 
     /// Forgets every version of a secret (its rotation is over).
     pub(super) fn forget_secret(&self, secret: &str) {
-        let mut values = self.values.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut values = self
+            .values
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         values.retain(|(cached_secret, _), _| cached_secret != secret);
     }
 }
@@ -52,7 +63,10 @@ mod tests {
         let cache = VersionCache::default();
         cache.insert("s1", "v1", SecretString::from("a"));
         cache.insert("s2", "v1", SecretString::from("b"));
-        assert_eq!(cache.get("s1", "v1").map(|v| v.expose_secret().to_owned()), Some("a".into()));
+        assert_eq!(
+            cache.get("s1", "v1").map(|v| v.expose_secret().to_owned()),
+            Some("a".into())
+        );
         assert!(cache.get("s1", "v2").is_none());
         cache.forget_secret("s1");
         assert!(cache.get("s1", "v1").is_none());

@@ -336,6 +336,9 @@ class EmulatorApp:
         if req.service == "secretsmanager":
             handler = self._sm_handlers.get(req.action)
             resp = handler(req) if handler else self.forward(req.environ)
+            # moto labels some JSON answers text/html; AWS always sends this type.
+            resp.headers = [(k, v) for k, v in resp.headers if k.lower() != "content-type"]
+            resp.headers.append(("Content-Type", "application/x-amz-json-1.1"))
             if resp.status == 200:
                 self._sm_sync_after_success(req)
             elif resp.status == 404:
