@@ -39,20 +39,27 @@ impl IamLoginProfiles {
     /// Builds the client from the shared SDK configuration, teaching the SDK's
     /// retry strategy that `EntityTemporarilyUnmodifiable` is transient.
     pub fn from_conf(config: &aws_config::SdkConfig) -> Self {
-        let iam_config = aws_sdk_iam::config::Builder::from(config)
-            .retry_classifier(
-                AwsErrorCodeClassifier::<UpdateLoginProfileError>::builder()
-                    .transient_errors(TRANSIENT_ERRORS)
-                    .build(),
-            )
-            .retry_classifier(
-                AwsErrorCodeClassifier::<CreateLoginProfileError>::builder()
-                    .transient_errors(TRANSIENT_ERRORS)
-                    .build(),
-            )
-            .build();
+        let iam_config = with_retry_classifiers(aws_sdk_iam::config::Builder::from(config)).build();
         Self::new(Client::from_conf(iam_config))
     }
+}
+
+/// Adds the classifiers that make the SDK retry `EntityTemporarilyUnmodifiable`
+/// on the two calls that write a password.
+pub fn with_retry_classifiers(
+    builder: aws_sdk_iam::config::Builder,
+) -> aws_sdk_iam::config::Builder {
+    builder
+        .retry_classifier(
+            AwsErrorCodeClassifier::<UpdateLoginProfileError>::builder()
+                .transient_errors(TRANSIENT_ERRORS)
+                .build(),
+        )
+        .retry_classifier(
+            AwsErrorCodeClassifier::<CreateLoginProfileError>::builder()
+                .transient_errors(TRANSIENT_ERRORS)
+                .build(),
+        )
 }
 
 impl LoginProfiles for IamLoginProfiles {

@@ -1,0 +1,331 @@
+//! Request shapes of the SDK adapters, checked with `aws-smithy-mocks`: what each
+//! port call sends to AWS, and how AWS's answers map back to the port.
+
+use std::time::Duration;
+
+use aws_sdk_iam::config::retry::RetryConfig;
+use aws_sdk_iam::operation::get_account_password_policy::GetAccountPasswordPolicyOutput;
+use aws_sdk_iam::operation::get_user::{GetUserError, GetUserOutput};
+use aws_sdk_iam::operation::update_login_profile::UpdateLoginProfileOutput;
+use aws_sdk_iam::types::{PasswordPolicy as AwsPasswordPolicy, Tag, User};
+use aws_sdk_secretsmanager::operation::describe_secret::DescribeSecretOutput;
+use aws_sdk_secretsmanager::operation::get_secret_value::GetSecretValueError;
+use aws_sdk_secretsmanager::operation::put_secret_value::{
+    PutSecretValueError, PutSecretValueOutput,
+};
+use aws_sdk_secretsmanager::operation::update_secret_version_stage::UpdateSecretVersionStageOutput;
+use aws_sdk_secretsmanager::types::error::{ResourceExistsException, ResourceNotFoundException};
+use aws_smithy_mocks::{mock, mock_client, RuleMode};
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::http::StatusCode;
+use aws_smithy_types::body::SdkBody;
+use iam_password_rotation::adapters::iam::with_retry_classifiers;
+use iam_password_rotation::adapters::{IamLoginProfiles, SecretsManagerStore};
+use iam_password_rotation::password::CharClass;
+use iam_password_rotation::ports::{LoginProfiles, PutOutcome, SecretStore};
+use secrecy::SecretString;
+
+const ARN: &str = "arn:aws:secretsmanager:us-east-1:123456789012:secret:demo-AbCdEf";
+
+fn iam_error(status: u16, code: &str) -> HttpResponse {
+    let body = format!(
+        "<ErrorResponse xmlns=\"https://iam.amazonaws.com/doc/2010-05-08/\"><Error><Type>Sender</Type>\
+         <Code>{code}</Code><Message>{code} happened</Message></Error><RequestId>r-1</RequestId></ErrorResponse>"
+    );
+    HttpResponse::new(
+        StatusCode::try_from(status).expect("status"),
+        SdkBody::from(body),
+    )
+}
+
+#[tokio::test]
+async fn put_pending_sends_the_token_the_pending_stage_and_the_rotation_token() {
+    let rule = mock!(aws_sdk_secretsmanager::Client::put_secret_value)
+        .match_requests(|req| {
+            req.secret_id() == Some(ARN)
+                && req.client_request_token() == Some("tok-1")
+                && req.secret_string() == Some("{\"username\":\"alice\"}")
+                && req.version_stages() == ["AWSPENDING".to_owned()]
+                && req.rotation_token() == Some("rt-1")
+        })
+        .then_output(|| PutSecretValueOutput::builder().build());
+    let store = SecretsManagerStore::new(mock_client!(aws_sdk_secretsmanager, [&rule]));
+    let outcome = store
+        .put_pending(
+            ARN,
+            "tok-1",
+            &SecretString::from("{\"username\":\"alice\"}"),
+            Some(&SecretString::from("rt-1")),
+        )
+        .await
+        .expect("stored");
+    assert_eq!(outcome, PutOutcome::Stored);
+    assert_eq!(rule.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn put_pending_without_a_rotation_token_sends_none() {
+    let rule = mock!(aws_sdk_secretsmanager::Client::put_secret_value)
+        .match_requests(|req| req.rotation_token().is_none())
+        .then_output(|| PutSecretValueOutput::builder().build());
+    let store = SecretsManagerStore::new(mock_client!(aws_sdk_secretsmanager, [&rule]));
+    store
+        .put_pending(ARN, "tok-1", &SecretString::from("{}"), None)
+        .await
+        .expect("stored");
+    assert_eq!(rule.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn a_token_conflict_on_put_is_reported_as_already_existing() {
+    let rule = mock!(aws_sdk_secretsmanager::Client::put_secret_value).then_error(|| {
+        PutSecretValueError::ResourceExistsException(
+            ResourceExistsException::builder().message("exists").build(),
+        )
+    });
+    let store = SecretsManagerStore::new(mock_client!(aws_sdk_secretsmanager, [&rule]));
+    let outcome = store
+        .put_pending(ARN, "tok-1", &SecretString::from("{}"), None)
+        .await
+        .expect("no error");
+    assert_eq!(outcome, PutOutcome::AlreadyExists);
+}
+
+#[tokio::test]
+async fn a_version_without_value_reads_as_none() {
+    let rule = mock!(aws_sdk_secretsmanager::Client::get_secret_value)
+        .match_requests(|req| req.secret_id() == Some(ARN) && req.version_id() == Some("tok-1"))
+        .then_error(|| {
+            GetSecretValueError::ResourceNotFoundException(
+                ResourceNotFoundException::builder().build(),
+            )
+        });
+    let store = SecretsManagerStore::new(mock_client!(aws_sdk_secretsmanager, [&rule]));
+    assert!(store
+        .get_version(ARN, "tok-1")
+        .await
+        .expect("no error")
+        .is_none());
+}
+
+#[tokio::test]
+async fn describe_maps_rotation_and_version_stages() {
+    let rule = mock!(aws_sdk_secretsmanager::Client::describe_secret).then_output(|| {
+        DescribeSecretOutput::builder()
+            .arn(ARN)
+            .rotation_enabled(true)
+            .version_ids_to_stages("v1", vec!["AWSCURRENT".into()])
+            .version_ids_to_stages("tok-1", vec!["AWSPENDING".into()])
+            .build()
+    });
+    let store = SecretsManagerStore::new(mock_client!(aws_sdk_secretsmanager, [&rule]));
+    let metadata = store.describe("demo").await.expect("described");
+    assert_eq!(metadata.arn, ARN);
+    assert!(metadata.rotation_enabled);
+    assert_eq!(metadata.version_with("AWSPENDING"), Some("tok-1"));
+    assert!(metadata.has_stage("v1", "AWSCURRENT"));
+}
+
+#[tokio::test]
+async fn update_stage_sends_move_and_remove_version_ids() {
+    let rule = mock!(aws_sdk_secretsmanager::Client::update_secret_version_stage)
+        .match_requests(|req| {
+            req.secret_id() == Some(ARN)
+                && req.version_stage() == Some("AWSCURRENT")
+                && req.move_to_version_id() == Some("tok-1")
+                && req.remove_from_version_id() == Some("v1")
+        })
+        .then_output(|| UpdateSecretVersionStageOutput::builder().build());
+    let store = SecretsManagerStore::new(mock_client!(aws_sdk_secretsmanager, [&rule]));
+    store
+        .update_stage(ARN, "AWSCURRENT", Some("tok-1"), Some("v1"))
+        .await
+        .expect("moved");
+    assert_eq!(rule.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn update_login_profile_sends_user_password_and_reset_flag() {
+    let rule = mock!(aws_sdk_iam::Client::update_login_profile)
+        .match_requests(|req| {
+            req.user_name() == Some("alice")
+                && req.password() == Some("New-pass-1!")
+                && req.password_reset_required() == Some(true)
+        })
+        .then_output(|| UpdateLoginProfileOutput::builder().build());
+    let iam = IamLoginProfiles::new(mock_client!(aws_sdk_iam, [&rule]));
+    iam.update_login_profile("alice", Some(&SecretString::from("New-pass-1!")), true)
+        .await
+        .expect("updated");
+    assert_eq!(rule.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn a_flag_only_update_sends_no_password() {
+    let rule = mock!(aws_sdk_iam::Client::update_login_profile)
+        .match_requests(|req| {
+            req.password().is_none() && req.password_reset_required() == Some(false)
+        })
+        .then_output(|| UpdateLoginProfileOutput::builder().build());
+    let iam = IamLoginProfiles::new(mock_client!(aws_sdk_iam, [&rule]));
+    iam.update_login_profile("alice", None, false)
+        .await
+        .expect("updated");
+    assert_eq!(rule.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn documented_update_login_profile_errors_map_to_their_own_variants() {
+    for (status, code, expected) in [
+        (404, "NoSuchEntity", "LoginProfileMissing"),
+        (400, "PasswordPolicyViolation", "PasswordPolicyViolation"),
+        (409, "LimitExceeded", "LimitExceeded"),
+        (500, "ServiceFailure", "AwsApiError"),
+    ] {
+        let rule = mock!(aws_sdk_iam::Client::update_login_profile)
+            .sequence()
+            .http_response(move || iam_error(status, code))
+            .repeatedly()
+            .build();
+        let client = mock_client!(aws_sdk_iam, RuleMode::MatchAny, [&rule], |c| c
+            .retry_config(
+                RetryConfig::standard()
+                    .with_max_attempts(2)
+                    .with_initial_backoff(Duration::from_millis(1))
+            ));
+        let error = IamLoginProfiles::new(client)
+            .update_login_profile("alice", Some(&SecretString::from("pw-never-echoed")), false)
+            .await
+            .expect_err("fails");
+        assert_eq!(error.error_type(), expected, "{code}");
+        assert!(!error.to_string().contains("pw-never-echoed"));
+        if expected == "AwsApiError" {
+            assert!(error.to_string().contains("ServiceFailure"), "{error}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn entity_temporarily_unmodifiable_is_retried_by_the_sdk() {
+    let rule = mock!(aws_sdk_iam::Client::update_login_profile)
+        .sequence()
+        .http_response(|| iam_error(409, "EntityTemporarilyUnmodifiable"))
+        .times(2)
+        .output(|| UpdateLoginProfileOutput::builder().build())
+        .build();
+    let client = mock_client!(aws_sdk_iam, RuleMode::Sequential, [&rule], |c| {
+        with_retry_classifiers(c).retry_config(
+            RetryConfig::standard()
+                .with_max_attempts(5)
+                .with_initial_backoff(Duration::from_millis(1)),
+        )
+    });
+    IamLoginProfiles::new(client)
+        .update_login_profile("alice", Some(&SecretString::from("New-pass-1!")), false)
+        .await
+        .expect("succeeds after retries");
+    assert_eq!(rule.num_calls(), 3);
+}
+
+#[tokio::test]
+async fn entity_temporarily_unmodifiable_through_every_retry_is_its_own_error() {
+    let rule = mock!(aws_sdk_iam::Client::update_login_profile)
+        .sequence()
+        .http_response(|| iam_error(409, "EntityTemporarilyUnmodifiable"))
+        .repeatedly()
+        .build();
+    let client = mock_client!(aws_sdk_iam, RuleMode::Sequential, [&rule], |c| {
+        with_retry_classifiers(c).retry_config(
+            RetryConfig::standard()
+                .with_max_attempts(3)
+                .with_initial_backoff(Duration::from_millis(1)),
+        )
+    });
+    let error = IamLoginProfiles::new(client)
+        .update_login_profile("alice", Some(&SecretString::from("New-pass-1!")), false)
+        .await
+        .expect_err("gives up");
+    assert_eq!(error.error_type(), "EntityTemporarilyUnmodifiable");
+    assert_eq!(rule.num_calls(), 3);
+}
+
+#[tokio::test]
+async fn get_user_returns_the_tags_and_maps_a_missing_user() {
+    let found = mock!(aws_sdk_iam::Client::get_user)
+        .match_requests(|req| req.user_name() == Some("alice"))
+        .then_output(|| {
+            let tag = Tag::builder()
+                .key("password-rotation:secret-arn")
+                .value(ARN)
+                .build()
+                .expect("tag");
+            let user = User::builder()
+                .path("/")
+                .user_name("alice")
+                .user_id("AIDA1")
+                .arn("arn:aws:iam::123456789012:user/alice")
+                .create_date(aws_smithy_types::DateTime::from_secs(0))
+                .tags(tag)
+                .build()
+                .expect("user");
+            GetUserOutput::builder().user(user).build()
+        });
+    let missing = mock!(aws_sdk_iam::Client::get_user).then_error(|| {
+        GetUserError::NoSuchEntityException(
+            aws_sdk_iam::types::error::NoSuchEntityException::builder().build(),
+        )
+    });
+    let iam = IamLoginProfiles::new(mock_client!(
+        aws_sdk_iam,
+        RuleMode::Sequential,
+        [&found, &missing]
+    ));
+    let user = iam.get_user("alice").await.expect("found");
+    assert_eq!(
+        user.tags
+            .get("password-rotation:secret-arn")
+            .map(String::as_str),
+        Some(ARN)
+    );
+    assert_eq!(
+        iam.get_user("ghost")
+            .await
+            .expect_err("missing")
+            .error_type(),
+        "UserNotFound"
+    );
+}
+
+#[tokio::test]
+async fn the_account_policy_maps_to_classes_length_and_reuse() {
+    let rule = mock!(aws_sdk_iam::Client::get_account_password_policy).then_output(|| {
+        GetAccountPasswordPolicyOutput::builder()
+            .password_policy(
+                AwsPasswordPolicy::builder()
+                    .minimum_password_length(20)
+                    .require_symbols(true)
+                    .require_numbers(true)
+                    .password_reuse_prevention(5)
+                    .build(),
+            )
+            .build()
+    });
+    let iam = IamLoginProfiles::new(mock_client!(aws_sdk_iam, [&rule]));
+    let policy = iam.password_policy().await.expect("read").expect("present");
+    assert_eq!(policy.minimum_length, 20);
+    assert_eq!(policy.reuse_prevention, 5);
+    assert_eq!(
+        policy.required_classes.into_iter().collect::<Vec<_>>(),
+        vec![CharClass::Number, CharClass::Symbol]
+    );
+}
+
+#[tokio::test]
+async fn no_account_policy_reads_as_none() {
+    let rule = mock!(aws_sdk_iam::Client::get_account_password_policy)
+        .sequence()
+        .http_response(|| iam_error(404, "NoSuchEntity"))
+        .build();
+    let iam = IamLoginProfiles::new(mock_client!(aws_sdk_iam, [&rule]));
+    assert!(iam.password_policy().await.expect("read").is_none());
+}
