@@ -1,0 +1,118 @@
+"""EmulatorClient: a small urllib wrapper around the emulator's control API."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from typing import Any, Optional
+
+
+class EmulatorError(RuntimeError):
+    """A control-API request failed; ``status`` is the HTTP status."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(f"{status}: {message}")
+        self.status = status
+
+
+class EmulatorClient:
+    """Control a running emulator at ``url`` (e.g. ``http://127.0.0.1:5123``)."""
+
+    def __init__(self, url: str, timeout: float = 10.0) -> None:
+        self.url = url.rstrip("/")
+        self.timeout = timeout
+
+    # -- plumbing ------------------------------------------------------------
+
+    def _request(self, method: str, path: str, payload: Optional[dict] = None, query: Optional[dict] = None) -> Any:
+        url = f"{self.url}/_emulator/{path}"
+        if query:
+            url += "?" + urllib.parse.urlencode(query)
+        data = json.dumps(payload).encode() if payload is not None else None
+        req = urllib.request.Request(url, data=data, method=method)
+        if data is not None:
+            req.add_header("Content-Type", "application/json")
+        try:
+            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
+                return json.loads(resp.read() or b"{}")
+        except urllib.error.HTTPError as err:
+            body = err.read().decode("utf-8", "replace")
+            try:
+                message = json.loads(body).get("error", body)
+            except ValueError:
+                message = body
+            raise EmulatorError(err.code, message) from None
+
+    # -- state -----------------------------------------------------------------
+
+    def reset(self) -> None:
+        """Reset moto and all emulator state (call log, faults, holds, histories)."""
+        self._request("POST", "reset", {})
+
+    # -- call log --------------------------------------------------------------
+
+    def calls(self) -> list:
+        """Every AWS call since reset/clear: dicts with index, service, action, status, fault."""
+        return self._request("GET", "calls")["calls"]
+
+    def counts(self) -> dict:
+        """``{"service:Action": n}`` for the calls since reset/clear."""
+        return self._request("GET", "calls")["counts"]
+
+    def clear_calls(self) -> None:
+        self._request("POST", "calls/clear", {})
+
+    # -- faults ------------------------------------------------------------------
+
+    def inject_fault(self, action: str, kind: str, nth: int = 1, count: int = 1) -> None:
+        """Fail calls nth..nth+count-1 of ``action`` ("*" = any) from now on.
+
+        ``kind``: "throttle", "500", "409" or "limit-exceeded" (the last two IAM only).
+        """
+        self._request("POST", "faults", {"action": action, "kind": kind, "nth": nth, "count": count})
+
+    def clear_faults(self) -> None:
+        self._request("DELETE", "faults")
+
+    # -- holds -------------------------------------------------------------------
+
+    def hold(self, index: int, when: str) -> None:
+        """Hold the ``index``-th AWS call from now; ``when`` is "before" or "after"."""
+        self._request("POST", "hold", {"index": index, "when": when})
+
+    def hold_state(self) -> dict:
+        """``{"armed": bool, "held": bool, "call": {...} | None, "when": ...}``."""
+        return self._request("GET", "hold")
+
+    def wait_held(self, timeout: float = 10.0) -> dict:
+        """Poll until the armed call is being held; returns the hold state."""
+        deadline = time.monotonic() + timeout
+        while True:
+            state = self.hold_state()
+            if state["held"]:
+                return state
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"no call was held within {timeout}s (state: {state})")
+            time.sleep(0.02)
+
+    def release(self) -> bool:
+        """Release the held call (or disarm the hold); True if a call was held."""
+        return self._request("POST", "release", {})["released"]
+
+    # -- Secrets Manager rotation state ---------------------------------------------
+
+    def rotation_placeholder(self, secret_id: str, token: str, **extra: Any) -> dict:
+        """Create the AWSPENDING, value-less version ``token`` and enable rotation."""
+        return self._request("POST", "rotation-placeholder", {"SecretId": secret_id, "ClientRequestToken": token, **extra})
+
+    def set_rotation_enabled(self, secret_id: str, enabled: bool, **extra: Any) -> None:
+        self._request("POST", "rotation-enabled", {"SecretId": secret_id, "Enabled": enabled, **extra})
+
+    # -- IAM -------------------------------------------------------------------------
+
+    def iam_password(self, user: str) -> dict:
+        """``{"user", "password": str | None, "history": [...]}`` for an IAM user."""
+        return self._request("GET", "iam-password", query={"user": user})
