@@ -1,0 +1,55 @@
+"""The reliability report: one row per category, printed at the end of the run."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+
+COLUMNS = ("category", "cases", "passed", "crash points", "faults injected", "bad inputs", "log lines scanned",
+           "leaks found")
+
+
+@dataclass
+class Row:
+    cases: int = 0
+    passed: int = 0
+    crash_points: int = 0
+    faults: int = 0
+    bad_inputs: int = 0
+    lines_scanned: int = 0
+    leaks: int = 0
+
+    def cells(self) -> list:
+        return [self.cases, self.passed, self.crash_points, self.faults, self.bad_inputs, self.lines_scanned,
+                self.leaks]
+
+
+class Report:
+    """Counters filled by the suite's tests, keyed by category."""
+
+    def __init__(self) -> None:
+        self.rows: "OrderedDict[str, Row]" = OrderedDict()
+
+    def row(self, category: str) -> Row:
+        return self.rows.setdefault(category, Row())
+
+    def case(self, category: str, passed: bool, crash_points: int = 0, faults: int = 0, bad_inputs: int = 0) -> None:
+        row = self.row(category)
+        row.cases += 1
+        row.passed += int(passed)
+        row.crash_points += crash_points
+        row.faults += faults
+        row.bad_inputs += bad_inputs
+
+    def markdown(self) -> str:
+        lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+        total = Row()
+        for category, row in self.rows.items():
+            lines.append("| " + " | ".join(str(c) for c in [category, *row.cells()]) + " |")
+            for name in vars(total):
+                setattr(total, name, getattr(total, name) + getattr(row, name))
+        lines.append("| " + " | ".join(str(c) for c in ["**total**", *total.cells()]) + " |")
+        return "\n".join(lines)
+
+
+REPORT = Report()
