@@ -10,7 +10,7 @@ BINARY := target/release/iam-password-rotation
 
 ## demo: build, start the local AWS emulator, and rotate a demo user's password, step by step
 demo: $(VENV)/.installed build
-	$(PY) examples/local-demo/demo.py --binary $(BINARY)
+	$(PY) scripts/demo.py --binary $(BINARY)
 
 ## test: every test: Rust unit and adapter tests, emulator, integration, reliability suite, deployment checks
 test: unit-tests python-tests
@@ -29,7 +29,7 @@ build:
 
 ## bench: measure binary size, cold start, memory and AWS calls per rotation
 bench: $(VENV)/.installed build
-	$(PY) examples/local-demo/bench.py --binary $(BINARY)
+	$(PY) scripts/bench.py --binary $(BINARY)
 
 ## lint: formatting and clippy, as CI runs them
 lint:
