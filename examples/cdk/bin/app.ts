@@ -1,0 +1,59 @@
+#!/usr/bin/env node
+// CDK app: the iam-password-rotation function, its least-privilege role and an example
+// bound user + secret rotated every 30 days. Settings come from cdk.json's "context"
+// (override with -c key=value); see README.md.
+import * as fs from 'fs';
+import * as path from 'path';
+import * as cdk from 'aws-cdk-lib';
+import { PasswordRotationStack, RotationConfig, DEFAULT_CONFIG } from '../lib/rotation-stack';
+
+const app = new cdk.App();
+
+function context(key: string, fallback: string): string {
+  const value = app.node.tryGetContext(key);
+  return value === undefined || value === null ? fallback : String(value);
+}
+
+function flag(key: string, fallback: boolean): boolean {
+  const value = context(key, String(fallback)).toLowerCase();
+  if (value !== 'true' && value !== 'false') {
+    throw new Error(`context ${key} must be true or false, got ${JSON.stringify(value)}`);
+  }
+  return value === 'true';
+}
+
+// The function's code: the directory `cargo lambda build --release [--arm64]` writes
+// (it holds `bootstrap`). Without it (nothing built yet, e.g. CI synthesizing offline),
+// fall back to placeholder-asset/ so synth still works; the stack then warns.
+const assetDir = path.resolve(__dirname, '..', context('assetDir', '../../target/lambda/iam-password-rotation'));
+const built = fs.existsSync(path.join(assetDir, 'bootstrap'));
+const codeDir = built ? assetDir : path.resolve(__dirname, '..', 'placeholder-asset');
+
+const example = flag('example', true);
+const config: RotationConfig = { ...DEFAULT_CONFIG };
+for (const key of Object.keys(DEFAULT_CONFIG) as (keyof RotationConfig)[]) {
+  // -c PASSWORD_LENGTH=24, -c EXCLUDE_CHARACTERS="'|" ...
+  config[key] = context(key, DEFAULT_CONFIG[key]);
+}
+// The example user has no console password until its first rotation creates one.
+if (example && app.node.tryGetContext('CREATE_LOGIN_PROFILE') === undefined) {
+  config.CREATE_LOGIN_PROFILE = 'true';
+}
+
+new PasswordRotationStack(app, context('stackName', 'IamPasswordRotation'), {
+  description: 'iam-password-rotation: Secrets Manager rotation of IAM console passwords',
+  // Environment-agnostic unless CDK_DEFAULT_ACCOUNT/REGION are known (cdk deploy sets
+  // them from your credentials): synth needs no AWS access.
+  env:
+    process.env.CDK_DEFAULT_ACCOUNT && process.env.CDK_DEFAULT_REGION
+      ? { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION }
+      : undefined,
+  codeDir,
+  placeholderCode: !built,
+  functionName: context('functionName', 'iam-password-rotation'),
+  architecture: context('architecture', 'arm64'),
+  userPath: context('userPath', '/'),
+  kmsKeyArn: context('kmsKeyArn', '') || undefined,
+  config,
+  exampleUserName: example ? context('exampleUserName', 'password-rotation-example') : undefined,
+});
