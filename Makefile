@@ -1,34 +1,37 @@
-# One command to see it work, one to test it. Everything lands in ./.venv and ./target.
+# One command to see it work, one to test it. Everything lands in ./.venv, ./target and
+# examples/cdk/node_modules.
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-REQUIREMENTS := tests/requirements.txt $(wildcard tests/deploy/requirements.txt)
-BINARY := target/release/iam-password-rotation
+REQUIREMENTS := tests/requirements.txt tests/deploy/requirements.txt
+# The deployable artifact, built by cargo-lambda (from .venv, with Zig) for x86_64.
+BINARY := target/lambda/iam-password-rotation/bootstrap
 
 .PHONY: demo test unit-tests python-tests build bench lint clean
 
 ## demo: build, start the local AWS emulator, and rotate a demo user's password, step by step
-demo: $(VENV)/.installed build
+demo: build
 	$(PY) scripts/demo.py --binary $(BINARY)
 
-## test: every test: Rust unit and adapter tests, emulator, integration, reliability suite, deployment checks
-test: unit-tests python-tests
+## test: every test: Rust unit and adapter tests, the release build, emulator, end-to-end,
+## reliability suite and deployment checks
+test: unit-tests build python-tests
 
-## unit-tests: Rust tests (release profile, so the binary the Python suites run is built once)
+## unit-tests: Rust unit tests and SDK adapter tests
 unit-tests:
-	cargo test --release
+	cargo test
 
-## python-tests: the Python suites against the release binary and the emulator
+## build: the release `bootstrap` (cargo lambda build --release, x86_64)
+build: $(VENV)/.installed
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cargo lambda build --release --x86-64
+
+## python-tests: the Python suites against the release bootstrap and the emulator
 python-tests: $(VENV)/.installed
-	ROTATION_BINARY=$(BINARY) $(PY) -m pytest -q tests/emulator tests/integration $(wildcard tests/suite) $(wildcard tests/deploy)
-
-## build: the release binary
-build:
-	cargo build --release
+	ROTATION_BINARY=$(BINARY) $(PY) -m pytest tests
 
 ## bench: measure binary size, cold start, memory and AWS calls per rotation
-bench: $(VENV)/.installed build
+bench: build
 	$(PY) scripts/bench.py --binary $(BINARY)
 
 ## lint: formatting and clippy, as CI runs them
@@ -42,4 +45,4 @@ $(VENV)/.installed: $(REQUIREMENTS)
 	touch $@
 
 clean:
-	rm -rf $(VENV) target tests/.logs
+	rm -rf $(VENV) target tests/.logs examples/cdk/node_modules examples/cdk/cdk.out
