@@ -147,3 +147,25 @@ def test_one_rotation_makes_at_most_15_aws_calls_in_one_process(aws, driver, rot
     print(json.dumps({"aws_calls_per_step": per_step, "total": total}, indent=2))
     assert total <= 15, per_step
     assert driver.function.processes_started == 1
+
+
+def test_a_rotation_whose_steps_each_run_in_a_fresh_process_completes(aws, driver, rotation_token):
+    user = aws.bound_user("mia")
+    token = driver.start(user.secret_arn)
+    for step in ("createSecret", "setSecret", "testSecret", "finishSecret"):
+        result = driver.invoke_step(step, user.secret_arn, token, rotation_token)
+        assert result.ok and result.cold_start, result
+        driver.function.kill()
+    assert aws.iam_password("mia") == aws.value(user.secret_arn)["password"] != "Initial-Passw0rd!"
+    assert driver.function.processes_started == 4
+
+
+def test_two_rotations_in_one_warm_process_both_apply(aws, driver, rotation_token):
+    user = aws.bound_user("noah")
+    passwords = []
+    for _ in range(2):
+        record = driver.rotate(user.secret_arn, rotation_token=rotation_token)
+        assert_completed(aws, user, record)
+        passwords.append(aws.value(user.secret_arn)["password"])
+    assert len(set(passwords)) == 2
+    assert driver.function.processes_started == 1

@@ -45,8 +45,6 @@ def function_environment(runtime_api: str, endpoint_url: str, log_format: str, e
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": "/nonexistent",
-        "AWS_CONFIG_FILE": "/nonexistent/config",
-        "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent/credentials",
         "AWS_EC2_METADATA_DISABLED": "true",
         "AWS_LAMBDA_RUNTIME_API": runtime_api,
         "AWS_LAMBDA_FUNCTION_NAME": "iam-password-rotation",
