@@ -1,6 +1,6 @@
 //! setSecret: apply the pending password to the IAM user named by the secret.
 
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 
 use super::{Checked, Outcome, Rotator};
 use crate::error::{Result, RotationError};
@@ -68,11 +68,7 @@ impl<S: SecretStore, I: LoginProfiles> Rotator<S, I> {
     async fn refused_as_reuse(&self, user: &str, password: &SecretString) -> Result<Outcome> {
         let refused = || RotationError::PasswordPolicyViolation { user: user.into() };
         let policy = self.policy().await?;
-        if policy.reuse_prevention == 0
-            || policy
-                .check(secrecy::ExposeSecret::expose_secret(password))
-                .is_err()
-        {
+        if policy.reuse_prevention == 0 || policy.check(password.expose_secret()).is_err() {
             return Err(refused());
         }
         // The earlier attempt may have been cut off before the reset flag was set.

@@ -5,6 +5,8 @@
 //! login profile exists with the configured reset flag, and the password meets
 //! the live account policy.
 
+use secrecy::ExposeSecret;
+
 use super::{Checked, Outcome, Rotator};
 use crate::error::{Result, RotationError};
 use crate::event::RotationEvent;
@@ -41,13 +43,13 @@ impl<S: SecretStore, I: LoginProfiles> Rotator<S, I> {
             });
         }
         let policy = self.policy().await?;
-        policy
-            .check(secrecy::ExposeSecret::expose_secret(&password))
-            .map_err(|reason| RotationError::PendingPasswordRejected {
+        policy.check(password.expose_secret()).map_err(|reason| {
+            RotationError::PendingPasswordRejected {
                 secret: metadata.arn.clone(),
                 token: event.token.clone(),
                 reason,
-            })?;
+            }
+        })?;
         Ok(Outcome::Tested)
     }
 }

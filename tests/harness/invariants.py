@@ -60,14 +60,18 @@ def describe_state(aws: Aws, user: BoundUser) -> str:
             f"{matches or 'no held value'}; stages: {aws.stages(user.secret_arn)}")
 
 
-def check_invariant(aws: Aws, user: BoundUser) -> bool:
+def check_invariant(aws: Aws, user: BoundUser, no_password_yet: bool = False) -> bool:
+    """IAM's password is AWSCURRENT's or AWSPENDING's. With ``no_password_yet`` (a user whose
+    first console password the rotation creates) "no password at all" also holds."""
     iam = aws.iam_password(user.username)
-    return iam is not None and iam in aws.held_values(user.secret_arn)
+    if iam is None:
+        return no_password_yet
+    return iam in aws.held_values(user.secret_arn)
 
 
-def assert_invariant(aws: Aws, user: BoundUser, where: str = "") -> None:
+def assert_invariant(aws: Aws, user: BoundUser, where: str = "", no_password_yet: bool = False) -> None:
     """IAM's password is AWSCURRENT's or AWSPENDING's."""
-    assert check_invariant(aws, user), f"invariant broken {where}: {describe_state(aws, user)}"
+    assert check_invariant(aws, user, no_password_yet), f"invariant broken {where}: {describe_state(aws, user)}"
 
 
 def assert_converged(aws: Aws, user: BoundUser, record: RotationRecord, old_password: str | None = None) -> None:
