@@ -16,7 +16,7 @@ sys.path.insert(0, str(TESTS / "emulator"))
 
 from harness import Aws, LocalLambda, LogSink, SecretsManagerDriver, find_binary  # noqa: E402
 from harness.leaks import LeakLedger  # noqa: E402
-from harness.report import REPORT  # noqa: E402
+from harness.report import REPORT, SESSION_SCAN  # noqa: E402
 from rotation_emulator import start_emulator  # noqa: E402
 
 LEDGER = LeakLedger()
@@ -89,8 +89,8 @@ def pytest_sessionfinish(session, exitstatus):
     if not SINK.lines:
         return
     hits = LEDGER.scan(SINK.lines)
-    REPORT.row("leaks (whole session)").lines_scanned = LEDGER.lines_scanned
-    REPORT.row("leaks (whole session)").leaks = len(hits)
+    REPORT.row(SESSION_SCAN).lines_scanned = LEDGER.lines_scanned
+    REPORT.row(SESSION_SCAN).leaks = len(hits)
     if hits:
         session.exitstatus = 1
 
