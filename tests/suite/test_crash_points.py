@@ -56,14 +56,14 @@ CRASH_POINTS = [
 ]
 
 
-def crash_and_retry(aws, function, user, k, when, rotation_token, calls=ROTATION_CALLS, no_password_yet=False):
-    """Start a rotation, kill the process at call ``k`` (``when``), let the driver retry; the record."""
-    driver = SecretsManagerDriver(aws, function)
-    token = driver.start(user.secret_arn)
+def crash_at(aws, function, driver, user, token, k, when, calls, rotation_token, max_attempts,
+             no_password_yet=False):
+    """Run the rotation, kill the process at its call ``k`` (``when``), let the driver go on
+    for up to ``max_attempts`` attempts in all; the record."""
     aws.control.hold(k, when)
     box = {}
     runner = threading.Thread(
-        target=lambda: box.setdefault("record", driver.run_steps(user.secret_arn, token, rotation_token)),
+        target=lambda: box.setdefault("record", driver.run_steps(user.secret_arn, token, rotation_token, max_attempts)),
         daemon=True,
     )
     runner.start()
@@ -78,6 +78,13 @@ def crash_and_retry(aws, function, user, k, when, rotation_token, calls=ROTATION
         runner.join(timeout=120)
     assert "record" in box, "the driver did not finish"
     return box["record"]
+
+
+def crash_and_retry(aws, function, user, k, when, rotation_token, calls=ROTATION_CALLS, no_password_yet=False):
+    """Start a rotation, kill the process at call ``k`` (``when``), let the driver retry; the record."""
+    driver = SecretsManagerDriver(aws, function)
+    token = driver.start(user.secret_arn)
+    return crash_at(aws, function, driver, user, token, k, when, calls, rotation_token, 3, no_password_yet)
 
 
 @pytest.mark.parametrize("scenario", [pytest.param(s, id=s.name) for s in SCENARIOS])
@@ -155,23 +162,7 @@ SECOND_CRASH_POINTS = [
 
 def crash_once(aws, function, driver, user, token, k, when, calls, rotation_token):
     """One attempt of the rotation, killed at its call ``k``; the attempt's record."""
-    aws.control.hold(k, when)
-    box = {}
-    runner = threading.Thread(
-        target=lambda: box.setdefault("record", driver.run_steps(user.secret_arn, token, rotation_token, 1)),
-        daemon=True,
-    )
-    runner.start()
-    try:
-        state = aws.control.wait_held(timeout=30)
-        held = (state["call"]["service"], state["call"]["action"])
-        assert held == calls[k - 1], f"call {k} is {held}, expected {calls[k - 1]}"
-        assert_invariant(aws, user, f"at the crash point {when} call {k} {held[1]}")
-    finally:
-        function.kill()
-        aws.control.release()
-        runner.join(timeout=120)
-    record = box["record"]
+    record = crash_at(aws, function, driver, user, token, k, when, calls, rotation_token, max_attempts=1)
     assert not record.succeeded
     return record
 
