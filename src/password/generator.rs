@@ -21,9 +21,10 @@ use super::{CharClass, PasswordPolicy, MAX_PASSWORD_LENGTH};
 use crate::config::GeneratorConfig;
 use crate::error::{Result, RotationError};
 
-/// Give up after this many rejected candidates. With IAM's rules the chance of
-/// a rejection is far below 1/2 even in the tightest configuration, so this is
-/// never reached in practice; it only bounds the loop.
+/// Give up after this many rejected candidates. The tightest configuration the
+/// settings allow (four required classes in four characters, three of them cut to
+/// one character by `EXCLUDE_CHARACTERS`) accepts about one candidate in 1,134,
+/// so all 100,000 failing has a probability below e^-88: this only bounds the loop.
 const MAX_CANDIDATES: usize = 100_000;
 
 /// A generator fitted to one configuration and one password policy.
@@ -333,35 +334,102 @@ mod tests {
         assert_eq!(distinct.len(), passwords.len());
     }
 
-    /// Pearson's chi-squared test: with 81 degrees of freedom (82 characters),
-    /// the 0.999 quantile is about 126.3, so a fair generator fails this test
-    /// about once in a thousand runs; a biased one (say, a modulo bias or a class
-    /// drawn twice as often) fails it every time at this sample size.
+    /// The probability that `length` uniform draws from `alphabet_size`
+    /// characters include every class of `classes` (sizes), by inclusion-exclusion.
+    fn chance_of_covering(classes: &[usize], alphabet_size: usize, length: usize) -> f64 {
+        (0..1u32 << classes.len())
+            .map(|missing| {
+                let left: usize = (0..classes.len())
+                    .filter(|i| missing & (1 << i) == 0)
+                    .map(|i| classes[i])
+                    .sum::<usize>()
+                    + alphabet_size
+                    - classes.iter().sum::<usize>();
+                let sign = if missing.count_ones() % 2 == 0 {
+                    1.0
+                } else {
+                    -1.0
+                };
+                sign * (left as f64 / alphabet_size as f64).powi(length as i32)
+            })
+            .sum()
+    }
+
+    /// Pearson's chi-squared test of every character's frequency against the
+    /// exact distribution of the generator: uniform draws, conditioned on every
+    /// class appearing (which makes the 10 digits about 1.6 % more frequent than
+    /// 1/82 at length 32; a test against plain 1/82 would be slightly biased).
+    /// With 81 degrees of freedom the 1 - 1e-5 quantile is about 147.3, so a fair
+    /// generator fails this test once in 100,000 runs; a biased one (say, a modulo
+    /// bias, which moves some characters by a third, or a class drawn twice as
+    /// often) scores in the thousands at this sample size.
     #[test]
-    fn each_allowed_character_is_drawn_uniformly() {
+    fn each_allowed_character_is_drawn_with_its_exact_probability() {
         let generator =
             PasswordGenerator::new(&GeneratorConfig::default(), &PasswordPolicy::iam_default())
                 .expect("fits");
         let alphabet = generator.alphabet().to_vec();
         assert_eq!(alphabet.len(), 82);
-        let mut counts = std::collections::HashMap::<char, f64>::new();
+        let length = generator.length();
+        let sizes: Vec<usize> = CharClass::ALL
+            .iter()
+            .map(|class| class.characters().len())
+            .collect();
+        let valid = chance_of_covering(&sizes, alphabet.len(), length);
+        // P(a given position holds c | valid) = P(the other positions cover the
+        // other classes) / (82 * P(valid)).
+        let probability = |c: char| {
+            let others: Vec<usize> = CharClass::ALL
+                .iter()
+                .filter(|class| CharClass::of(c) != Some(**class))
+                .map(|class| class.characters().len())
+                .collect();
+            chance_of_covering(&others, alphabet.len(), length - 1)
+                / (alphabet.len() as f64 * valid)
+        };
+        let total: f64 = alphabet.iter().map(|c| probability(*c)).sum();
+        assert!((total - 1.0).abs() < 1e-9, "probabilities sum to {total}");
+
         let passwords = generated(&generator, 4000);
+        let mut counts = std::collections::HashMap::<char, f64>::new();
         for c in passwords.iter().flat_map(|p| p.chars()) {
             *counts.entry(c).or_default() += 1.0;
         }
-        let total: f64 = counts.values().sum();
-        let expected = total / alphabet.len() as f64;
+        let draws = (passwords.len() * length) as f64;
         let chi_squared: f64 = alphabet
             .iter()
             .map(|c| {
+                let expected = draws * probability(*c);
                 let observed = counts.get(c).copied().unwrap_or(0.0);
                 (observed - expected).powi(2) / expected
             })
             .sum();
         assert!(
-            chi_squared < 126.3,
+            chi_squared < 147.3,
             "chi-squared {chi_squared:.1} over 81 degrees of freedom"
         );
+    }
+
+    #[test]
+    fn the_tightest_configuration_still_yields_passwords() {
+        // Uppercase, digits and symbols cut to one character each, all 26
+        // lowercase letters left, four classes in four characters: about one
+        // candidate in 1,134 is accepted, the lowest rate the settings allow.
+        let keep = ['K', '7', '#'];
+        let config = GeneratorConfig {
+            length: 4,
+            exclude_characters: CharClass::ALL
+                .iter()
+                .filter(|class| **class != CharClass::Lowercase)
+                .flat_map(|class| class.characters())
+                .filter(|c| !keep.contains(c))
+                .collect(),
+            ..GeneratorConfig::default()
+        };
+        let generator = PasswordGenerator::new(&config, &account_policy(4, &[])).expect("fits");
+        for password in generated(&generator, 200) {
+            assert!(keep.iter().all(|c| password.contains(*c)), "{password}");
+        }
     }
 
     #[test]
