@@ -335,22 +335,21 @@ mod tests {
     }
 
     /// The probability that `length` uniform draws from `alphabet_size`
-    /// characters include every class of `classes` (sizes), by inclusion-exclusion.
+    /// characters include every class of `classes` (sizes), by inclusion-exclusion
+    /// over the set of classes missed.
     fn chance_of_covering(classes: &[usize], alphabet_size: usize, length: usize) -> f64 {
         (0..1u32 << classes.len())
             .map(|missing| {
-                let left: usize = (0..classes.len())
-                    .filter(|i| missing & (1 << i) == 0)
+                let missed: usize = (0..classes.len())
+                    .filter(|i| missing & (1 << i) != 0)
                     .map(|i| classes[i])
-                    .sum::<usize>()
-                    + alphabet_size
-                    - classes.iter().sum::<usize>();
+                    .sum();
                 let sign = if missing.count_ones() % 2 == 0 {
                     1.0
                 } else {
                     -1.0
                 };
-                sign * (left as f64 / alphabet_size as f64).powi(length as i32)
+                sign * ((alphabet_size - missed) as f64 / alphabet_size as f64).powi(length as i32)
             })
             .sum()
     }
