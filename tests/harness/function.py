@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import select
 import subprocess
 import threading
 from pathlib import Path
@@ -64,27 +65,65 @@ def function_environment(runtime_api: str, endpoint_url: str, log_format: str, e
 
 
 class FunctionProcess:
-    """One function process; stdout and stderr lines go to ``lines`` and the sink."""
+    """One function process; stdout and stderr lines go to ``lines`` and the sink.
+
+    A pump thread per stream reads whatever the process writes, and ``settle()``
+    lets an invoker collect what is still in the pipes: both read under one lock,
+    so every line the process wrote before its reply is in ``lines`` once
+    ``settle()`` returns (the reply alone does not say the pump has caught up).
+    """
 
     def __init__(self, binary: Path, env: dict, sink: Optional[LogSink] = None) -> None:
         self.lines: list[str] = []
         self._sink = sink
+        self._lock = threading.Lock()
         self.process = subprocess.Popen(
             [str(binary)], env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE
         )
-        self._pumps = [
-            threading.Thread(target=self._pump, args=(stream,), daemon=True)
-            for stream in (self.process.stdout, self.process.stderr)
-        ]
+        self._partial: dict[int, bytes] = {}
+        self._fds = [stream.fileno() for stream in (self.process.stdout, self.process.stderr)]
+        for fd in self._fds:
+            os.set_blocking(fd, False)
+            self._partial[fd] = b""
+        self._pumps = [threading.Thread(target=self._pump, args=(fd,), daemon=True) for fd in self._fds]
         for pump in self._pumps:
             pump.start()
 
-    def _pump(self, stream) -> None:
-        for raw in iter(stream.readline, b""):
-            line = raw.decode("utf-8", "replace").rstrip("\n")
-            self.lines.append(line)
-            if self._sink is not None:
-                self._sink.write(line)
+    def settle(self) -> None:
+        """Take every complete line already written to the pipes."""
+        for fd in self._fds:
+            self._read_available(fd)
+
+    def _pump(self, fd: int) -> None:
+        readable = select.poll()  # poll, not select: no limit on fd numbers in a long session
+        readable.register(fd, select.POLLIN)
+        while True:
+            readable.poll()
+            if not self._read_available(fd):
+                return
+
+    def _read_available(self, fd: int) -> bool:
+        """Read the pipe until it is empty; False at end of file."""
+        with self._lock:
+            while True:
+                try:
+                    chunk = os.read(fd, 65536)
+                except BlockingIOError:
+                    return True
+                if not chunk:
+                    if self._partial[fd]:
+                        self._take(self._partial[fd])
+                        self._partial[fd] = b""
+                    return False
+                *complete, self._partial[fd] = (self._partial[fd] + chunk).split(b"\n")
+                for raw in complete:
+                    self._take(raw)
+
+    def _take(self, raw: bytes) -> None:
+        line = raw.decode("utf-8", "replace")
+        self.lines.append(line)
+        if self._sink is not None:
+            self._sink.write(line)
 
     def alive(self) -> bool:
         return self.process.poll() is None

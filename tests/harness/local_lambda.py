@@ -77,6 +77,7 @@ class LocalLambda:
                 return InvocationResult(ok=False, error_type="Sandbox.Timedout", cold_start=cold)
         if api.init_error is not None:
             self._discard(kill=True)
+        process.settle()  # the step's log lines were written before its reply
         return InvocationResult(
             ok=reply.ok,
             body=reply.body,
