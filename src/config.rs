@@ -1,49 +1,18 @@
 //! The function's configuration, read once from environment variables at start-up.
 //!
-//! The names follow Secrets Manager's own rotation functions (`PASSWORD_LENGTH`,
-//! `EXCLUDE_CHARACTERS`, ...), so users can carry their settings over.
+//! This module only reads the environment into the settings types their owners
+//! define ([`GeneratorSettings`] lives with the generator). The names follow Secrets
+//! Manager's own rotation functions (`PASSWORD_LENGTH`, `EXCLUDE_CHARACTERS`, ...),
+//! so users can carry their settings over.
 
 use crate::error::{Result, RotationError};
-use crate::password::MAX_PASSWORD_LENGTH;
-
-/// How passwords are generated.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GeneratorConfig {
-    /// Requested length; raised to the policy's minimum when lower.
-    pub length: usize,
-    /// Characters never to use.
-    pub exclude_characters: String,
-    /// Use no lowercase letters.
-    pub exclude_lowercase: bool,
-    /// Use no uppercase letters.
-    pub exclude_uppercase: bool,
-    /// Use no digits.
-    pub exclude_numbers: bool,
-    /// Use no symbols.
-    pub exclude_punctuation: bool,
-    /// Put at least one character of every class that is not excluded.
-    pub require_each_included_type: bool,
-}
-
-impl Default for GeneratorConfig {
-    fn default() -> Self {
-        Self {
-            length: 32,
-            exclude_characters: String::new(),
-            exclude_lowercase: false,
-            exclude_uppercase: false,
-            exclude_numbers: false,
-            exclude_punctuation: false,
-            require_each_included_type: true,
-        }
-    }
-}
+use crate::password::{GeneratorSettings, MAX_PASSWORD_LENGTH};
 
 /// Everything the operator can set.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
     /// Password generation settings.
-    pub generator: GeneratorConfig,
+    pub generator: GeneratorSettings,
     /// `PasswordResetRequired` passed to `UpdateLoginProfile`.
     pub password_reset_required: bool,
     /// Create a login profile when the user has none, instead of failing.
@@ -55,7 +24,7 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         Self {
-            generator: GeneratorConfig::default(),
+            generator: GeneratorSettings::default(),
             password_reset_required: false,
             create_login_profile: false,
             require_binding_tag: true,
@@ -73,7 +42,7 @@ impl Config {
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self> {
         let defaults = Self::default();
         let flag = |name: &str, default: bool| parse_bool(name, lookup(name), default);
-        let generator = GeneratorConfig {
+        let generator = GeneratorSettings {
             length: parse_length(lookup("PASSWORD_LENGTH"))?,
             exclude_characters: lookup("EXCLUDE_CHARACTERS").unwrap_or_default(),
             exclude_lowercase: flag("EXCLUDE_LOWERCASE", defaults.generator.exclude_lowercase)?,
@@ -102,7 +71,7 @@ impl Config {
 
 fn parse_length(raw: Option<String>) -> Result<usize> {
     let Some(raw) = raw.filter(|value| !value.trim().is_empty()) else {
-        return Ok(GeneratorConfig::default().length);
+        return Ok(GeneratorSettings::default().length);
     };
     match raw.trim().parse::<usize>() {
         Ok(length) if (1..=MAX_PASSWORD_LENGTH).contains(&length) => Ok(length),

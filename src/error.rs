@@ -131,32 +131,31 @@ pub enum RotationError {
     PolicyUnsatisfiable(String),
 
     /// IAM refused the password for the account password policy.
-    #[error("IAM refused the new password of user {user} under the account password policy (PasswordPolicyViolation)")]
+    #[error("IAM refused the new password of user {user} under the account password policy (PasswordPolicyViolation){detail}")]
     PasswordPolicyViolation {
         /// The IAM user name.
         user: String,
+        /// What the function can tell of why, never the password (may be empty).
+        detail: String,
     },
 
-    /// The pending password does not satisfy the live account password policy.
-    #[error("the pending password of version {token} of secret {secret} does not satisfy the account password policy: {reason}")]
-    PendingPasswordRejected {
+    /// The secret's ARN is longer than an IAM tag value, so no binding tag can name it.
+    #[error("the ARN of secret {secret} is {length} characters, but an IAM tag value holds at most 256, so the binding tag password-rotation:secret-arn cannot name it: give the secret a shorter name, or set REQUIRE_BINDING_TAG=false")]
+    SecretArnTooLong {
+        /// The secret ARN.
+        secret: String,
+        /// Its length in characters.
+        length: usize,
+    },
+
+    /// `testSecret`/`finishSecret` on a pending version whose password IAM has not
+    /// accepted (no `IAM_APPLIED` label): promoting it would lock the user out.
+    #[error("version {token} of secret {secret} is not applied to IAM (setSecret has not recorded IAM's acceptance with the IAM_APPLIED label); run setSecret first")]
+    NotApplied {
         /// The secret ARN.
         secret: String,
         /// The `ClientRequestToken` of the event.
         token: String,
-        /// Which rule fails, never the password.
-        reason: String,
-    },
-
-    /// The login profile's reset-required flag is not the configured one.
-    #[error("the login profile of IAM user {user} has PasswordResetRequired={actual}, but PASSWORD_RESET_REQUIRED={expected}")]
-    ResetRequiredMismatch {
-        /// The IAM user name.
-        user: String,
-        /// The flag IAM reports.
-        actual: bool,
-        /// The configured flag.
-        expected: bool,
     },
 
     /// IAM kept answering `EntityTemporarilyUnmodifiable` through every retry.
@@ -211,8 +210,8 @@ impl RotationError {
             Self::LoginProfileMissing { .. } => "LoginProfileMissing",
             Self::PolicyUnsatisfiable(_) => "PolicyUnsatisfiable",
             Self::PasswordPolicyViolation { .. } => "PasswordPolicyViolation",
-            Self::PendingPasswordRejected { .. } => "PendingPasswordRejected",
-            Self::ResetRequiredMismatch { .. } => "ResetRequiredMismatch",
+            Self::SecretArnTooLong { .. } => "SecretArnTooLong",
+            Self::NotApplied { .. } => "PendingNotApplied",
             Self::EntityTemporarilyUnmodifiable { .. } => "EntityTemporarilyUnmodifiable",
             Self::LimitExceeded { .. } => "LimitExceeded",
             Self::Randomness => "Randomness",

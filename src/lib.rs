@@ -25,7 +25,7 @@ use serde_json::{json, Value};
 pub use config::Config;
 pub use error::RotationError;
 pub use event::{RotationEvent, Step};
-pub use rotation::{Outcome, Rotator};
+pub use rotation::{Outcome, Rotator, StepReport, Warning};
 
 /// Handles one invocation: parses the event and runs its step.
 ///
@@ -46,8 +46,10 @@ where
     let event = RotationEvent::from_value(&event.payload).inspect_err(|error| {
         tracing::error!(error_type = error.error_type(), error = %error, "rejected the invocation");
     })?;
-    let outcome = rotator.handle(&event).await?;
-    Ok(
-        json!({"Step": event.step.as_str(), "SecretId": event.secret_id, "Outcome": outcome.as_str()}),
-    )
+    let report = rotator.handle(&event).await?;
+    let warnings: Vec<&str> = report.warnings.iter().map(Warning::warning_type).collect();
+    Ok(json!({
+        "Step": event.step.as_str(), "SecretId": event.secret_id,
+        "Outcome": report.outcome.as_str(), "Warnings": warnings,
+    }))
 }

@@ -14,6 +14,14 @@ use crate::password::PasswordPolicy;
 pub const AWSCURRENT: &str = "AWSCURRENT";
 /// The staging label of the version being rotated in.
 pub const AWSPENDING: &str = "AWSPENDING";
+/// The staging label `setSecret` moves to a version once IAM accepted its password.
+///
+/// IAM cannot say which password it holds, but it says when it accepts one: this
+/// label is that answer, recorded in Secrets Manager in the same step. It makes a
+/// retried `setSecret` a no-op, lets `testSecret` and `finishSecret` tell an applied
+/// version from one that never reached IAM, and shows an operator which version's
+/// password IAM holds (as far as this function changed it).
+pub const IAM_APPLIED: &str = "IAM_APPLIED";
 
 /// What `DescribeSecret` tells about a secret.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,6 +32,44 @@ pub struct SecretMetadata {
     pub rotation_enabled: bool,
     /// Staging labels by version id.
     pub versions: HashMap<String, Vec<String>>,
+    /// How often the secret rotates, as `DescribeSecret`'s `RotationRules` say.
+    pub rotation_rules: RotationRules,
+}
+
+/// A secret's `RotationRules`, as `DescribeSecret` returns them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RotationRules {
+    /// `AutomaticallyAfterDays`.
+    pub automatically_after_days: Option<i64>,
+    /// `ScheduleExpression`: `rate(N days)`, `rate(N hours)` or `cron(...)`.
+    pub schedule_expression: Option<String>,
+}
+
+impl RotationRules {
+    /// The longest time between two rotations, in hours, when the rules say it:
+    /// `rate(...)` expressions and `AutomaticallyAfterDays`. A `cron(...)` schedule
+    /// gives `None` (its gaps vary; the function does not evaluate cron).
+    pub fn interval_hours(&self) -> Option<u64> {
+        if let Some(expression) = &self.schedule_expression {
+            return parse_rate_hours(expression);
+        }
+        self.automatically_after_days
+            .and_then(|days| u64::try_from(days).ok())
+            .filter(|&days| days > 0)
+            .map(|days| days * 24)
+    }
+}
+
+/// `rate(N day|days|hour|hours)` in hours.
+fn parse_rate_hours(expression: &str) -> Option<u64> {
+    let inner = expression.trim().strip_prefix("rate(")?.strip_suffix(')')?;
+    let (amount, unit) = inner.trim().split_once(char::is_whitespace)?;
+    let amount: u64 = amount.parse().ok()?;
+    match unit.trim() {
+        "day" | "days" => Some(amount * 24),
+        "hour" | "hours" => Some(amount),
+        _ => None,
+    }
 }
 
 impl SecretMetadata {
@@ -97,7 +143,8 @@ pub struct IamUser {
     pub tags: HashMap<String, String>,
 }
 
-/// A user's console login profile.
+/// A user's console login profile (`GetLoginProfile` says no more than this and
+/// its creation date, which IAM does not move when the password changes).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LoginProfile {
     /// Whether the user must choose a new password at next sign-in.
@@ -143,4 +190,43 @@ pub trait LoginProfiles: Send + Sync {
 
     /// `GetAccountPasswordPolicy`; `None` when the account has none.
     fn password_policy(&self) -> impl Future<Output = Result<Option<PasswordPolicy>>> + Send;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RotationRules;
+
+    fn rules(days: Option<i64>, expression: Option<&str>) -> RotationRules {
+        RotationRules {
+            automatically_after_days: days,
+            schedule_expression: expression.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn rate_expressions_and_day_counts_give_the_interval_in_hours() {
+        assert_eq!(rules(Some(30), None).interval_hours(), Some(720));
+        assert_eq!(
+            rules(None, Some("rate(10 days)")).interval_hours(),
+            Some(240)
+        );
+        assert_eq!(rules(None, Some("rate(1 day)")).interval_hours(), Some(24));
+        assert_eq!(rules(None, Some("rate(4 hours)")).interval_hours(), Some(4));
+        // The expression wins over the day count AWS derives from it.
+        assert_eq!(
+            rules(Some(30), Some("rate(2 days)")).interval_hours(),
+            Some(48)
+        );
+    }
+
+    #[test]
+    fn cron_schedules_and_missing_rules_give_no_interval() {
+        assert_eq!(
+            rules(None, Some("cron(0 8 1 * ? *)")).interval_hours(),
+            None
+        );
+        assert_eq!(rules(None, None).interval_hours(), None);
+        assert_eq!(rules(Some(0), None).interval_hours(), None);
+        assert_eq!(rules(None, Some("rate(often)")).interval_hours(), None);
+    }
 }

@@ -133,7 +133,10 @@ impl LoginProfiles for IamLoginProfiles {
                 RotationError::LoginProfileMissing { user }
             }
             Some(e) if e.is_password_policy_violation_exception() => {
-                RotationError::PasswordPolicyViolation { user }
+                RotationError::PasswordPolicyViolation {
+                    user,
+                    detail: String::new(),
+                }
             }
             Some(e) if e.is_entity_temporarily_unmodifiable_exception() => {
                 RotationError::EntityTemporarilyUnmodifiable { user }
@@ -167,7 +170,10 @@ impl LoginProfiles for IamLoginProfiles {
             }
             Some(e) if e.is_no_such_entity_exception() => RotationError::UserNotFound { user },
             Some(e) if e.is_password_policy_violation_exception() => {
-                RotationError::PasswordPolicyViolation { user }
+                RotationError::PasswordPolicyViolation {
+                    user,
+                    detail: String::new(),
+                }
             }
             Some(e) if e.is_limit_exceeded_exception() => RotationError::LimitExceeded { user },
             _ => api_error(SERVICE, "CreateLoginProfile", &error),
@@ -207,6 +213,11 @@ impl LoginProfiles for IamLoginProfiles {
                 reuse_prevention: policy
                     .password_reuse_prevention()
                     .map_or(0, |n| n.max(0) as usize),
+                max_password_age_days: policy
+                    .max_password_age()
+                    .and_then(|days| u32::try_from(days).ok())
+                    .filter(|&days| days > 0),
+                hard_expiry: policy.hard_expiry().unwrap_or(false),
             }
         }))
     }

@@ -5,7 +5,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 use super::api_error;
 use crate::error::{Result, RotationError};
-use crate::ports::{PutOutcome, SecretMetadata, SecretStore, AWSPENDING};
+use crate::ports::{PutOutcome, RotationRules, SecretMetadata, SecretStore, AWSPENDING};
 
 const SERVICE: &str = "secretsmanager";
 
@@ -51,6 +51,13 @@ impl SecretStore for SecretsManagerStore {
             arn: output.arn().unwrap_or(secret_id).to_owned(),
             rotation_enabled: output.rotation_enabled().unwrap_or(false),
             versions: output.version_ids_to_stages().cloned().unwrap_or_default(),
+            rotation_rules: output
+                .rotation_rules()
+                .map(|rules| RotationRules {
+                    automatically_after_days: rules.automatically_after_days(),
+                    schedule_expression: rules.schedule_expression().map(str::to_owned),
+                })
+                .unwrap_or_default(),
         })
     }
 

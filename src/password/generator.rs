@@ -17,8 +17,7 @@ use rand::{Rng, TryRng};
 use secrecy::SecretString;
 use zeroize::Zeroizing;
 
-use super::{CharClass, PasswordPolicy, MAX_PASSWORD_LENGTH};
-use crate::config::GeneratorConfig;
+use super::{CharClass, GeneratorSettings, PasswordPolicy, MAX_PASSWORD_LENGTH};
 use crate::error::{Result, RotationError};
 
 /// Give up after this many rejected candidates. The tightest configuration the
@@ -38,7 +37,7 @@ pub struct PasswordGenerator {
 
 impl PasswordGenerator {
     /// Fits the configuration to the policy, or explains why it cannot be met.
-    pub fn new(config: &GeneratorConfig, policy: &PasswordPolicy) -> Result<Self> {
+    pub fn new(config: &GeneratorSettings, policy: &PasswordPolicy) -> Result<Self> {
         let unsatisfiable = |reason: String| Err(RotationError::PolicyUnsatisfiable(reason));
         let excluded_by_flag = |class: CharClass| match class {
             CharClass::Lowercase => config.exclude_lowercase,
@@ -160,6 +159,8 @@ mod tests {
             required_classes: required.iter().copied().collect(),
             minimum_distinct_classes: 0,
             reuse_prevention: 0,
+            max_password_age_days: None,
+            hard_expiry: false,
         }
     }
 
@@ -177,9 +178,11 @@ mod tests {
 
     #[test]
     fn passwords_have_the_configured_length_and_only_iam_characters() {
-        let generator =
-            PasswordGenerator::new(&GeneratorConfig::default(), &PasswordPolicy::iam_default())
-                .expect("fits");
+        let generator = PasswordGenerator::new(
+            &GeneratorSettings::default(),
+            &PasswordPolicy::iam_default(),
+        )
+        .expect("fits");
         for password in generated(&generator, 2000) {
             assert_eq!(password.chars().count(), 32);
             assert!(password.chars().all(|c| CharClass::of(c).is_some()));
@@ -189,9 +192,9 @@ mod tests {
 
     #[test]
     fn every_included_class_appears_in_every_password() {
-        let config = GeneratorConfig {
+        let config = GeneratorSettings {
             length: 4,
-            ..GeneratorConfig::default()
+            ..GeneratorSettings::default()
         };
         let generator = PasswordGenerator::new(&config, &account_policy(4, &[])).expect("fits");
         for password in generated(&generator, 2000) {
@@ -206,9 +209,9 @@ mod tests {
 
     #[test]
     fn the_length_is_raised_to_the_policy_minimum() {
-        let config = GeneratorConfig {
+        let config = GeneratorSettings {
             length: 10,
-            ..GeneratorConfig::default()
+            ..GeneratorSettings::default()
         };
         let generator = PasswordGenerator::new(&config, &account_policy(40, &[])).expect("fits");
         assert_eq!(generator.length(), 40);
@@ -225,10 +228,10 @@ mod tests {
 
     #[test]
     fn excluded_characters_and_classes_never_appear() {
-        let config = GeneratorConfig {
+        let config = GeneratorSettings {
             exclude_characters: "abc'|0O".into(),
             exclude_punctuation: true,
-            ..GeneratorConfig::default()
+            ..GeneratorSettings::default()
         };
         let generator =
             PasswordGenerator::new(&config, &PasswordPolicy::iam_default()).expect("fits");
@@ -241,10 +244,10 @@ mod tests {
 
     #[test]
     fn without_require_each_type_the_policy_classes_still_appear() {
-        let config = GeneratorConfig {
+        let config = GeneratorSettings {
             length: 6,
             require_each_included_type: false,
-            ..GeneratorConfig::default()
+            ..GeneratorSettings::default()
         };
         let generator = PasswordGenerator::new(
             &config,
@@ -266,25 +269,25 @@ mod tests {
 
     #[test]
     fn configurations_that_cannot_meet_the_policy_are_refused_with_the_reason() {
-        let no_symbols = GeneratorConfig {
+        let no_symbols = GeneratorSettings {
             exclude_punctuation: true,
-            ..GeneratorConfig::default()
+            ..GeneratorSettings::default()
         };
-        let symbols_removed = GeneratorConfig {
+        let symbols_removed = GeneratorSettings {
             exclude_characters: super::super::IAM_SYMBOLS.into(),
-            ..GeneratorConfig::default()
+            ..GeneratorSettings::default()
         };
-        let two_classes = GeneratorConfig {
+        let two_classes = GeneratorSettings {
             exclude_numbers: true,
             exclude_punctuation: true,
-            ..GeneratorConfig::default()
+            ..GeneratorSettings::default()
         };
-        let nothing = GeneratorConfig {
+        let nothing = GeneratorSettings {
             exclude_lowercase: true,
             exclude_uppercase: true,
             exclude_numbers: true,
             exclude_punctuation: true,
-            ..GeneratorConfig::default()
+            ..GeneratorSettings::default()
         };
         let cases = [
             (
@@ -313,9 +316,9 @@ mod tests {
             assert!(error.to_string().contains(reason), "{error}");
             assert_eq!(error.error_type(), "PolicyUnsatisfiable");
         }
-        let tiny = GeneratorConfig {
+        let tiny = GeneratorSettings {
             length: 3,
-            ..GeneratorConfig::default()
+            ..GeneratorSettings::default()
         };
         let error = PasswordGenerator::new(&tiny, &account_policy(1, &[])).expect_err("too short");
         assert!(
@@ -326,9 +329,11 @@ mod tests {
 
     #[test]
     fn no_two_of_many_passwords_are_equal() {
-        let generator =
-            PasswordGenerator::new(&GeneratorConfig::default(), &PasswordPolicy::iam_default())
-                .expect("fits");
+        let generator = PasswordGenerator::new(
+            &GeneratorSettings::default(),
+            &PasswordPolicy::iam_default(),
+        )
+        .expect("fits");
         let passwords = generated(&generator, 5000);
         let distinct: std::collections::HashSet<&String> = passwords.iter().collect();
         assert_eq!(distinct.len(), passwords.len());
@@ -364,9 +369,11 @@ mod tests {
     /// often) scores in the thousands at this sample size.
     #[test]
     fn each_allowed_character_is_drawn_with_its_exact_probability() {
-        let generator =
-            PasswordGenerator::new(&GeneratorConfig::default(), &PasswordPolicy::iam_default())
-                .expect("fits");
+        let generator = PasswordGenerator::new(
+            &GeneratorSettings::default(),
+            &PasswordPolicy::iam_default(),
+        )
+        .expect("fits");
         let alphabet = generator.alphabet().to_vec();
         assert_eq!(alphabet.len(), 82);
         let length = generator.length();
@@ -415,7 +422,7 @@ mod tests {
         // lowercase letters left, four classes in four characters: about one
         // candidate in 1,134 is accepted, the lowest rate the settings allow.
         let keep = ['K', '7', '#'];
-        let config = GeneratorConfig {
+        let config = GeneratorSettings {
             length: 4,
             exclude_characters: CharClass::ALL
                 .iter()
@@ -423,7 +430,7 @@ mod tests {
                 .flat_map(|class| class.characters())
                 .filter(|c| !keep.contains(c))
                 .collect(),
-            ..GeneratorConfig::default()
+            ..GeneratorSettings::default()
         };
         let generator = PasswordGenerator::new(&config, &account_policy(4, &[])).expect("fits");
         for password in generated(&generator, 200) {
@@ -433,9 +440,11 @@ mod tests {
 
     #[test]
     fn each_position_is_drawn_from_the_whole_alphabet() {
-        let generator =
-            PasswordGenerator::new(&GeneratorConfig::default(), &PasswordPolicy::iam_default())
-                .expect("fits");
+        let generator = PasswordGenerator::new(
+            &GeneratorSettings::default(),
+            &PasswordPolicy::iam_default(),
+        )
+        .expect("fits");
         let passwords = generated(&generator, 3000);
         for position in [0, 31] {
             let seen: BTreeSet<char> = passwords

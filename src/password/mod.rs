@@ -1,11 +1,13 @@
-//! Console passwords: IAM's character classes, the account password policy, and
-//! the generator that satisfies it.
+//! Console passwords: IAM's character classes, the account password policy, the
+//! operator's generator settings, and the generator that satisfies both.
 
 pub mod generator;
 pub mod policy;
+pub mod settings;
 
 pub use generator::PasswordGenerator;
-pub use policy::PasswordPolicy;
+pub use policy::{ExpiryGap, PasswordPolicy};
+pub use settings::GeneratorSettings;
 
 /// IAM accepts console passwords of 1 to 128 characters.
 pub const MAX_PASSWORD_LENGTH: usize = 128;

@@ -1,22 +1,24 @@
 //! createSecret: generate a password that meets the account policy and store it
 //! as the token's `AWSPENDING` value.
 
-use super::{Checked, Outcome, Rotator};
+use super::{Checked, Outcome, Rotator, StepReport};
 use crate::error::Result;
 use crate::event::RotationEvent;
 use crate::password::PasswordGenerator;
 use crate::ports::{LoginProfiles, PutOutcome, SecretStore};
 
 impl<S: SecretStore, I: LoginProfiles> Rotator<S, I> {
-    pub(super) async fn create_secret(&self, event: &RotationEvent) -> Result<Outcome> {
+    pub(super) async fn create_secret(&self, event: &RotationEvent) -> Result<StepReport> {
         let metadata = match self.check_secret(event).await? {
-            Checked::AlreadyCurrent(_) => return Ok(Outcome::AlreadyCurrent),
+            Checked::AlreadyCurrent(_) => return Ok(Outcome::AlreadyCurrent.into()),
             Checked::Pending(metadata) => metadata,
         };
+        // A secret no binding tag can name would fail in setSecret: fail before any write.
+        self.check_binding_fits(&metadata)?;
         // A retry must never replace a value stored for this token: setSecret
         // may already have applied it to IAM.
         if self.read_version(&metadata, &event.token).await?.is_some() {
-            return Ok(Outcome::AlreadyCreated);
+            return Ok(Outcome::AlreadyCreated.into());
         }
         let current = self.current_value(&metadata).await?;
         let policy = self.policy().await?;
@@ -34,14 +36,21 @@ impl<S: SecretStore, I: LoginProfiles> Rotator<S, I> {
                 event.rotation_token.as_ref(),
             )
             .await?;
-        match stored {
+        let outcome = match stored {
             PutOutcome::Stored => {
                 self.versions.insert(&metadata.arn, &event.token, pending);
-                Ok(Outcome::Created)
+                Outcome::Created
             }
             // Another attempt stored a value for this token first; that one stands.
-            PutOutcome::AlreadyExists => Ok(Outcome::AlreadyCreated),
-        }
+            PutOutcome::AlreadyExists => Outcome::AlreadyCreated,
+        };
+        Ok(StepReport {
+            outcome,
+            warnings: self
+                .expiry_warning(&policy, &metadata)
+                .into_iter()
+                .collect(),
+        })
     }
 }
 
@@ -49,9 +58,10 @@ impl<S: SecretStore, I: LoginProfiles> Rotator<S, I> {
 mod tests {
     use crate::config::Config;
     use crate::password::{CharClass, PasswordPolicy};
+    use crate::ports::RotationRules;
     use crate::ports::{AWSCURRENT, AWSPENDING};
     use crate::rotation::fakes::{
-        bound_user, event, rotation, Call, FakeIam, FakeStore, ARN, TOKEN,
+        bound_user, event, long_arn, rotation, Call, FakeIam, FakeStore, ARN, TOKEN,
     };
     use serde_json::json;
 
@@ -128,6 +138,8 @@ mod tests {
             required_classes: CharClass::ALL.into_iter().collect(),
             minimum_distinct_classes: 0,
             reuse_prevention: 5,
+            max_password_age_days: None,
+            hard_expiry: false,
         }));
         let rotator = rotation(store.clone(), iam, Config::default());
         rotator
@@ -154,6 +166,8 @@ mod tests {
             required_classes: [CharClass::Symbol].into_iter().collect(),
             minimum_distinct_classes: 0,
             reuse_prevention: 0,
+            max_password_age_days: None,
+            hard_expiry: false,
         }));
         let mut config = Config::default();
         config.generator.exclude_punctuation = true;
@@ -191,5 +205,51 @@ mod tests {
         assert_eq!(error.error_type(), "InvalidSecretValue");
         assert!(error.to_string().contains(ARN));
         assert_eq!(store.writes(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_secret_arn_too_long_for_the_binding_tag_fails_before_any_write_unless_binding_is_off(
+    ) {
+        let store = FakeStore::rotating(json!({"username": "alice", "password": "Old-pass-1"}));
+        store.set_arn(&long_arn());
+        let error = rotation(store.clone(), bound_user("alice"), Config::default())
+            .create_secret(&event("createSecret"))
+            .await
+            .expect_err("refused");
+        assert_eq!(error.error_type(), "SecretArnTooLong");
+        assert_eq!(store.writes(), 0);
+        let unbound = Config {
+            require_binding_tag: false,
+            ..Config::default()
+        };
+        rotation(store.clone(), bound_user("alice"), unbound)
+            .create_secret(&event("createSecret"))
+            .await
+            .expect("no tag to hold it");
+        assert_eq!(store.writes(), 1);
+    }
+
+    #[tokio::test]
+    async fn create_warns_when_passwords_expire_before_the_next_rotation() {
+        let store = FakeStore::rotating(json!({"username": "alice", "password": "Old-pass-1"}));
+        store.set_rotation_rules(RotationRules {
+            automatically_after_days: None,
+            schedule_expression: Some("rate(30 days)".into()),
+        });
+        let iam = bound_user("alice");
+        iam.set_policy(Some(PasswordPolicy {
+            max_password_age_days: Some(14),
+            ..PasswordPolicy::iam_default()
+        }));
+        let report = rotation(store.clone(), iam, Config::default())
+            .create_secret(&event("createSecret"))
+            .await
+            .expect("a warning, not a failure");
+        assert_eq!(report, super::Outcome::Created);
+        assert_eq!(report.warnings.len(), 1);
+        assert!(report.warnings[0]
+            .to_string()
+            .contains("MaxPasswordAge (14 days)"));
+        assert_eq!(store.writes(), 1);
     }
 }

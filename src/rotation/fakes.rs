@@ -16,8 +16,8 @@ use crate::error::{Result, RotationError};
 use crate::event::RotationEvent;
 use crate::password::PasswordPolicy;
 use crate::ports::{
-    CreateOutcome, IamUser, LoginProfile, LoginProfiles, PutOutcome, SecretMetadata, SecretStore,
-    AWSCURRENT, AWSPENDING,
+    CreateOutcome, IamUser, LoginProfile, LoginProfiles, PutOutcome, RotationRules, SecretMetadata,
+    SecretStore, AWSCURRENT, AWSPENDING,
 };
 
 /// The secret under rotation.
@@ -53,6 +53,8 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 
 #[derive(Default)]
 struct StoreState {
+    arn: Option<String>,
+    rotation_rules: RotationRules,
     rotation_enabled: bool,
     stages: HashMap<String, Vec<String>>,
     values: HashMap<String, String>,
@@ -95,6 +97,15 @@ impl FakeStore {
             version.into(),
             stages.iter().map(|s| (*s).to_owned()).collect(),
         );
+    }
+
+    /// The ARN `DescribeSecret` reports (the events still name [`ARN`]).
+    pub fn set_arn(&self, arn: &str) {
+        lock(&self.0).arn = Some(arn.into());
+    }
+
+    pub fn set_rotation_rules(&self, rules: RotationRules) {
+        lock(&self.0).rotation_rules = rules;
     }
 
     pub fn set_rotation_enabled(&self, enabled: bool) {
@@ -151,9 +162,10 @@ impl SecretStore for FakeStore {
             });
         }
         Ok(SecretMetadata {
-            arn: ARN.into(),
+            arn: state.arn.clone().unwrap_or_else(|| ARN.into()),
             rotation_enabled: state.rotation_enabled,
             versions: state.stages.clone(),
+            rotation_rules: state.rotation_rules.clone(),
         })
     }
 
@@ -228,6 +240,13 @@ struct IamState {
     policy: Option<PasswordPolicy>,
     calls: Vec<Call>,
     update_failures: Vec<RotationError>,
+    /// The next this many `GetLoginProfile` calls see no profile (eventual consistency).
+    hidden_profile_reads: usize,
+    /// The next this many `GetLoginProfile` calls see the opposite reset flag.
+    stale_flag_reads: usize,
+    /// `CreateLoginProfile` creates the profile, then answers as the SDK's retry of a
+    /// lost response would: `EntityAlreadyExists`.
+    lose_create_response: bool,
 }
 
 /// IAM in memory; clones share state.
@@ -270,6 +289,25 @@ impl FakeIam {
         lock(&self.0).update_failures = errors;
     }
 
+    /// The next `reads` `GetLoginProfile` calls do not see the profile yet.
+    pub fn hide_profile_reads(&self, reads: usize) {
+        lock(&self.0).hidden_profile_reads = reads;
+    }
+
+    /// The next `reads` `GetLoginProfile` calls report the reset flag before the last write.
+    pub fn stale_flag_reads(&self, reads: usize) {
+        lock(&self.0).stale_flag_reads = reads;
+    }
+
+    /// `CreateLoginProfile` applies, then answers `EntityAlreadyExists` (a lost response).
+    pub fn lose_create_response(&self) {
+        lock(&self.0).lose_create_response = true;
+    }
+
+    pub fn set_reset_required(&self, user: &str, reset: bool) {
+        lock(&self.0).reset_required.insert(user.into(), reset);
+    }
+
     pub fn password(&self, user: &str) -> Option<String> {
         lock(&self.0)
             .passwords
@@ -307,7 +345,10 @@ impl FakeIam {
         let history = state.passwords.get(user).cloned().unwrap_or_default();
         let recent = history.iter().rev().take(policy.reuse_prevention);
         if policy.check(password).is_err() || recent.into_iter().any(|old| old == password) {
-            return Err(RotationError::PasswordPolicyViolation { user: user.into() });
+            return Err(RotationError::PasswordPolicyViolation {
+                user: user.into(),
+                detail: String::new(),
+            });
         }
         Ok(())
     }
@@ -324,12 +365,18 @@ impl LoginProfiles for FakeIam {
     }
 
     async fn get_login_profile(&self, user: &str) -> Result<Option<LoginProfile>> {
-        let state = self.record(Call::GetLoginProfile);
+        let mut state = self.record(Call::GetLoginProfile);
+        if state.hidden_profile_reads > 0 {
+            state.hidden_profile_reads -= 1;
+            return Ok(None);
+        }
+        let stale = state.stale_flag_reads > 0;
+        state.stale_flag_reads = state.stale_flag_reads.saturating_sub(1);
         Ok(state
             .reset_required
             .get(user)
             .map(|&password_reset_required| LoginProfile {
-                password_reset_required,
+                password_reset_required: password_reset_required != stale,
             }))
     }
 
@@ -377,6 +424,9 @@ impl LoginProfiles for FakeIam {
         state
             .reset_required
             .insert(user.into(), password_reset_required);
+        if state.lose_create_response {
+            return Ok(CreateOutcome::AlreadyExists);
+        }
         Ok(CreateOutcome::Created)
     }
 
@@ -388,6 +438,13 @@ impl LoginProfiles for FakeIam {
 /// A rotator over the fakes.
 pub fn rotation(store: FakeStore, iam: FakeIam, config: Config) -> Rotator<FakeStore, FakeIam> {
     Rotator::new(store, iam, config)
+}
+
+/// A secret ARN of 257 characters: one more than an IAM tag value holds.
+pub fn long_arn() -> String {
+    let prefix = "arn:aws:secretsmanager:us-east-1:123456789012:secret:";
+    let name = "n".repeat(257 - prefix.len() - 7);
+    format!("{prefix}{name}-AbCdEf")
 }
 
 /// An event for `step` of the rotation of [`ARN`] to [`TOKEN`].

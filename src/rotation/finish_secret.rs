@@ -1,12 +1,19 @@
 //! finishSecret: promote the token's version to `AWSCURRENT` and clear `AWSPENDING`.
+//!
+//! Only a version whose password IAM accepted (`IAM_APPLIED`, recorded by
+//! `setSecret`) is promoted: promoting any other would make `AWSCURRENT` a password
+//! IAM does not hold. That also makes an operator's direct `finishSecret` invocation
+//! a safe way to finish a rotation that stopped midway.
 
-use super::{Checked, Outcome, Rotator};
-use crate::error::Result;
+use super::{Checked, Outcome, Rotator, StepReport};
+use crate::error::{Result, RotationError};
 use crate::event::RotationEvent;
-use crate::ports::{LoginProfiles, SecretMetadata, SecretStore, AWSCURRENT, AWSPENDING};
+use crate::ports::{
+    LoginProfiles, SecretMetadata, SecretStore, AWSCURRENT, AWSPENDING, IAM_APPLIED,
+};
 
 impl<S: SecretStore, I: LoginProfiles> Rotator<S, I> {
-    pub(super) async fn finish_secret(&self, event: &RotationEvent) -> Result<Outcome> {
+    pub(super) async fn finish_secret(&self, event: &RotationEvent) -> Result<StepReport> {
         let outcome = match self.check_secret(event).await? {
             Checked::AlreadyCurrent(metadata) => {
                 // A crash between the two label moves below leaves the label behind.
@@ -14,6 +21,12 @@ impl<S: SecretStore, I: LoginProfiles> Rotator<S, I> {
                 Outcome::AlreadyCurrent
             }
             Checked::Pending(metadata) => {
+                if !metadata.has_stage(&event.token, IAM_APPLIED) {
+                    return Err(RotationError::NotApplied {
+                        secret: metadata.arn,
+                        token: event.token.clone(),
+                    });
+                }
                 // Promote first: until AWSCURRENT moves, AWSPENDING is what keeps
                 // the password IAM now holds reachable for a retry.
                 let previous = metadata.version_with(AWSCURRENT);
@@ -25,7 +38,7 @@ impl<S: SecretStore, I: LoginProfiles> Rotator<S, I> {
             }
         };
         self.versions.forget_secret(&event.secret_id);
-        Ok(outcome)
+        Ok(outcome.into())
     }
 
     async fn clear_pending(&self, metadata: &SecretMetadata, token: &str) -> Result<()> {
@@ -53,6 +66,7 @@ mod tests {
             TOKEN,
             json!({"username": "alice", "password": "New-pass-2"}),
         );
+        store.set_stages(TOKEN, &["AWSPENDING", "IAM_APPLIED"]);
         store
     }
 
@@ -63,7 +77,10 @@ mod tests {
             .finish_secret(&event("finishSecret"))
             .await;
         assert_eq!(outcome.expect("ok"), Outcome::Promoted);
-        assert_eq!(store.stages(TOKEN), vec!["AWSCURRENT".to_owned()]);
+        assert_eq!(
+            store.stages(TOKEN),
+            vec!["IAM_APPLIED".to_owned(), "AWSCURRENT".to_owned()]
+        );
         assert!(store.stages(CURRENT).is_empty());
     }
 
@@ -99,5 +116,18 @@ mod tests {
             store.calls().last(),
             Some(&Call::UpdateStage("AWSPENDING".into()))
         );
+    }
+
+    #[tokio::test]
+    async fn finish_refuses_a_pending_version_iam_never_accepted() {
+        let store = tested();
+        store.set_stages(TOKEN, &["AWSPENDING"]);
+        let error = rotation(store.clone(), bound_user("alice"), Config::default())
+            .finish_secret(&event("finishSecret"))
+            .await
+            .expect_err("refused");
+        assert_eq!(error.error_type(), "PendingNotApplied");
+        assert_eq!(store.writes(), 0);
+        assert_eq!(store.stages(CURRENT), vec!["AWSCURRENT".to_owned()]);
     }
 }

@@ -3,12 +3,21 @@
 //! Secrets Manager retries a failed rotation from the start with the same token,
 //! and a crash can stop any step after any call, so every step is idempotent: it
 //! first looks at the secret's state and does only what is still missing.
+//!
+//! IAM cannot say which password it holds; it only says when it accepts one. So
+//! `setSecret` records IAM's acceptance on the version itself (the
+//! [`IAM_APPLIED`] staging label, in the same step), and from then on the rotation
+//! treats that record as the truth: a retried `setSecret` writes nothing, and
+//! `testSecret` and `finishSecret` complete the rotation whatever the live password
+//! policy says now (IAM keeps a password it accepted; a policy change applies to
+//! later changes only). Before that record exists, `finishSecret` refuses to promote.
 
 mod create_secret;
 mod finish_secret;
 mod set_secret;
 mod test_secret;
 mod versions;
+mod warning;
 
 #[cfg(test)]
 mod fakes;
@@ -25,6 +34,12 @@ use crate::ports::{LoginProfiles, SecretMetadata, SecretStore, AWSCURRENT, AWSPE
 use crate::secret::SecretValue;
 use versions::VersionCache;
 
+pub use set_secret::BINDING_TAG;
+pub use warning::Warning;
+
+/// IAM's limit on a tag value: the binding tag cannot hold a longer secret ARN.
+pub const MAX_TAG_VALUE_LENGTH: usize = 256;
+
 /// What a step did, for the log line and the invocation's response.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
@@ -40,8 +55,11 @@ pub enum Outcome {
     ProfileCreated,
     /// setSecret found the password already applied (IAM refused it as a reuse).
     AlreadyApplied,
-    /// testSecret found the pending version sound.
+    /// testSecret found the pending version applied to IAM and the user's login profile in place.
     Tested,
+    /// testSecret on Secrets Manager's test run (`AWSPENDING` holds `AWSCURRENT`'s
+    /// value): the setup would let a real rotation succeed.
+    SetupVerified,
     /// finishSecret promoted the pending version.
     Promoted,
 }
@@ -57,8 +75,33 @@ impl Outcome {
             Self::ProfileCreated => "profile_created",
             Self::AlreadyApplied => "already_applied",
             Self::Tested => "tested",
+            Self::SetupVerified => "setup_verified",
             Self::Promoted => "promoted",
         }
+    }
+}
+
+/// What a step did, and what the operator should know about (its log line's warnings).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepReport {
+    /// What the step did.
+    pub outcome: Outcome,
+    /// Conditions that did not stop the step but need the operator's attention.
+    pub warnings: Vec<Warning>,
+}
+
+impl From<Outcome> for StepReport {
+    fn from(outcome: Outcome) -> Self {
+        Self {
+            outcome,
+            warnings: Vec::new(),
+        }
+    }
+}
+
+impl PartialEq<Outcome> for StepReport {
+    fn eq(&self, other: &Outcome) -> bool {
+        self.outcome == *other
     }
 }
 
@@ -81,8 +124,9 @@ impl<S: SecretStore, I: LoginProfiles> Rotator<S, I> {
         }
     }
 
-    /// Runs one step and writes its log line (secret, step, token, outcome, duration).
-    pub async fn handle(&self, event: &RotationEvent) -> Result<Outcome> {
+    /// Runs one step and writes its log line (secret, step, token, outcome,
+    /// warnings, duration).
+    pub async fn handle(&self, event: &RotationEvent) -> Result<StepReport> {
         let started = Instant::now();
         let result = match event.step {
             Step::CreateSecret => self.create_secret(event).await,
@@ -92,9 +136,16 @@ impl<S: SecretStore, I: LoginProfiles> Rotator<S, I> {
         };
         let duration_ms = started.elapsed().as_millis() as u64;
         match &result {
-            Ok(outcome) => tracing::info!(
+            Ok(report) if report.warnings.is_empty() => tracing::info!(
                 secret = %event.secret_id, step = %event.step, token = %event.token,
-                outcome = outcome.as_str(), duration_ms, "rotation step succeeded"
+                outcome = report.outcome.as_str(), duration_ms, "rotation step succeeded"
+            ),
+            Ok(report) => tracing::warn!(
+                secret = %event.secret_id, step = %event.step, token = %event.token,
+                outcome = report.outcome.as_str(),
+                warning_types = %warning::types(&report.warnings),
+                warning = %warning::messages(&report.warnings),
+                duration_ms, "rotation step succeeded with warnings"
             ),
             Err(error) => tracing::error!(
                 secret = %event.secret_id, step = %event.step, token = %event.token,
@@ -130,6 +181,29 @@ impl<S: SecretStore, I: LoginProfiles> Rotator<S, I> {
             });
         }
         Ok(Checked::Pending(metadata))
+    }
+
+    /// The binding tag must be able to name the secret: IAM tag values hold at
+    /// most 256 characters, and a secret name of up to 512 makes a longer ARN.
+    fn check_binding_fits(&self, metadata: &SecretMetadata) -> Result<()> {
+        if self.config.require_binding_tag && metadata.arn.chars().count() > MAX_TAG_VALUE_LENGTH {
+            return Err(RotationError::SecretArnTooLong {
+                secret: metadata.arn.clone(),
+                length: metadata.arn.chars().count(),
+            });
+        }
+        Ok(())
+    }
+
+    /// A warning when the account's passwords expire before this secret rotates again.
+    fn expiry_warning(
+        &self,
+        policy: &PasswordPolicy,
+        metadata: &SecretMetadata,
+    ) -> Option<Warning> {
+        policy
+            .expiry_gap(metadata.rotation_rules.interval_hours())
+            .map(Warning::PasswordsExpireBeforeRotation)
     }
 
     /// The parsed `AWSCURRENT` value.

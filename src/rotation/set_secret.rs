@@ -1,21 +1,30 @@
-//! setSecret: apply the pending password to the IAM user named by the secret.
+//! setSecret: apply the pending password to the IAM user named by the secret, and
+//! record IAM's acceptance on the version (the `IAM_APPLIED` staging label).
 
 use secrecy::{ExposeSecret, SecretString};
 
-use super::{Checked, Outcome, Rotator};
+use super::{Checked, Outcome, Rotator, StepReport};
 use crate::error::{Result, RotationError};
 use crate::event::RotationEvent;
-use crate::ports::{CreateOutcome, IamUser, LoginProfiles, SecretStore};
+use crate::ports::{
+    CreateOutcome, IamUser, LoginProfiles, SecretMetadata, SecretStore, IAM_APPLIED,
+};
 
 /// The tag that binds an IAM user to the one secret allowed to set its password.
 pub const BINDING_TAG: &str = "password-rotation:secret-arn";
 
 impl<S: SecretStore, I: LoginProfiles> Rotator<S, I> {
-    pub(super) async fn set_secret(&self, event: &RotationEvent) -> Result<Outcome> {
+    pub(super) async fn set_secret(&self, event: &RotationEvent) -> Result<StepReport> {
         let metadata = match self.check_secret(event).await? {
-            Checked::AlreadyCurrent(_) => return Ok(Outcome::AlreadyCurrent),
+            Checked::AlreadyCurrent(_) => return Ok(Outcome::AlreadyCurrent.into()),
             Checked::Pending(metadata) => metadata,
         };
+        // IAM accepted this version's password already (an earlier attempt, or a
+        // replay): nothing to write, whatever the password policy says now.
+        if metadata.has_stage(&event.token, IAM_APPLIED) {
+            return Ok(Outcome::AlreadyApplied.into());
+        }
+        self.check_binding_fits(&metadata)?;
         let (pending, password) = self.pending_value(&metadata, &event.token).await?;
         // Never touch a user the current version does not name.
         let current = self.current_value(&metadata).await?;
@@ -31,10 +40,31 @@ impl<S: SecretStore, I: LoginProfiles> Rotator<S, I> {
         if self.config.require_binding_tag {
             check_binding(&user, &metadata.arn)?;
         }
-        self.apply(&user.name, &password).await
+        let outcome = self.apply(&user.name, &password).await?;
+        self.record_applied(&metadata, &event.token).await?;
+        Ok(outcome.into())
     }
 
+    /// Sets the password: `UpdateLoginProfile`, or `CreateLoginProfile` for a user
+    /// without a console password when `CREATE_LOGIN_PROFILE=true`.
     async fn apply(&self, user: &str, password: &SecretString) -> Result<Outcome> {
+        match self.update(user, password).await {
+            Err(RotationError::LoginProfileMissing { .. }) if self.config.create_login_profile => {
+                let reset = self.config.password_reset_required;
+                match self.iam.create_login_profile(user, password, reset).await? {
+                    CreateOutcome::Created => Ok(Outcome::ProfileCreated),
+                    // A racing attempt created it, or IAM created it for this call and
+                    // the SDK's retry of a lost response found it: set the password
+                    // (a reuse refusal then means it is already this one).
+                    CreateOutcome::AlreadyExists => self.update(user, password).await,
+                }
+            }
+            other => other,
+        }
+    }
+
+    /// `UpdateLoginProfile`, with a refusal under reuse prevention taken for what it is.
+    async fn update(&self, user: &str, password: &SecretString) -> Result<Outcome> {
         let reset = self.config.password_reset_required;
         match self
             .iam
@@ -42,18 +72,6 @@ impl<S: SecretStore, I: LoginProfiles> Rotator<S, I> {
             .await
         {
             Ok(()) => Ok(Outcome::Applied),
-            Err(RotationError::LoginProfileMissing { .. }) if self.config.create_login_profile => {
-                match self.iam.create_login_profile(user, password, reset).await? {
-                    CreateOutcome::Created => Ok(Outcome::ProfileCreated),
-                    // Created by a racing attempt in between: update it after all.
-                    CreateOutcome::AlreadyExists => {
-                        self.iam
-                            .update_login_profile(user, Some(password), reset)
-                            .await?;
-                        Ok(Outcome::Applied)
-                    }
-                }
-            }
             Err(RotationError::PasswordPolicyViolation { .. }) => {
                 self.refused_as_reuse(user, password).await
             }
@@ -61,15 +79,24 @@ impl<S: SecretStore, I: LoginProfiles> Rotator<S, I> {
         }
     }
 
-    /// IAM refused the pending password. If the account prevents reuse and the
-    /// password meets every other rule, IAM refused it because the user already
-    /// has it: an earlier attempt of this step applied it (or this is Secrets
-    /// Manager's test run, where the pending password is the current one).
+    /// IAM refused the pending password, and no `IAM_APPLIED` label says it was
+    /// accepted before. If the account prevents reuse and the password meets every
+    /// other rule, IAM refused it because the user already has it: an earlier attempt
+    /// applied it and stopped before recording it (a crash, or a response lost and
+    /// retried by the SDK within this very call).
     async fn refused_as_reuse(&self, user: &str, password: &SecretString) -> Result<Outcome> {
-        let refused = || RotationError::PasswordPolicyViolation { user: user.into() };
         let policy = self.policy().await?;
-        if policy.reuse_prevention == 0 || policy.check(password.expose_secret()).is_err() {
-            return Err(refused());
+        let refused = |detail: String| RotationError::PasswordPolicyViolation {
+            user: user.into(),
+            detail,
+        };
+        if let Err(reason) = policy.check(password.expose_secret()) {
+            return Err(refused(format!(
+                ": the pending password no longer meets the policy ({reason}), which changed since createSecret generated it; IAM still holds the password it held before this rotation, unless an earlier attempt applied this one and stopped before recording it"
+            )));
+        }
+        if policy.reuse_prevention == 0 {
+            return Err(refused(String::new()));
         }
         // The earlier attempt may have been cut off before the reset flag was set.
         let reset = self.config.password_reset_required;
@@ -83,9 +110,31 @@ impl<S: SecretStore, I: LoginProfiles> Rotator<S, I> {
         );
         Ok(Outcome::AlreadyApplied)
     }
+
+    /// Moves the `IAM_APPLIED` label to the token: IAM holds its password now.
+    async fn record_applied(&self, metadata: &SecretMetadata, token: &str) -> Result<()> {
+        let holder = metadata.version_with(IAM_APPLIED);
+        let moved = self
+            .store
+            .update_stage(&metadata.arn, IAM_APPLIED, Some(token), holder)
+            .await;
+        match moved {
+            Ok(()) => Ok(()),
+            // A concurrent attempt of the same rotation may have moved it first.
+            Err(error) => {
+                let now = self.store.describe(&metadata.arn).await?;
+                if now.has_stage(token, IAM_APPLIED) {
+                    Ok(())
+                } else {
+                    Err(error)
+                }
+            }
+        }
+    }
 }
 
-fn check_binding(user: &IamUser, secret_arn: &str) -> Result<()> {
+/// The user must carry the binding tag naming exactly this secret.
+pub(super) fn check_binding(user: &IamUser, secret_arn: &str) -> Result<()> {
     match user.tags.get(BINDING_TAG) {
         Some(bound_to) if bound_to == secret_arn => Ok(()),
         Some(bound_to) => Err(RotationError::BindingTagMismatch {
@@ -107,7 +156,8 @@ mod tests {
     use crate::error::RotationError;
     use crate::password::{CharClass, PasswordPolicy};
     use crate::rotation::fakes::{
-        bound_user, event, rotation, FakeIam, FakeStore, ARN, CURRENT, OLD_PASSWORD, TOKEN,
+        bound_user, event, long_arn, rotation, FakeIam, FakeStore, ARN, CURRENT, OLD_PASSWORD,
+        TOKEN,
     };
     use serde_json::json;
 
@@ -130,6 +180,8 @@ mod tests {
                 .collect(),
             minimum_distinct_classes: 0,
             reuse_prevention: 3,
+            max_password_age_days: None,
+            hard_expiry: false,
         }
     }
 
@@ -184,6 +236,8 @@ mod tests {
             .set_secret(&event("setSecret"))
             .await
             .expect("first");
+        // The first attempt died before it recorded IAM's acceptance.
+        store.set_stages(TOKEN, &["AWSPENDING"]);
         let config = Config {
             password_reset_required: true,
             ..Config::default()
@@ -193,6 +247,114 @@ mod tests {
             .await
             .expect("retry");
         assert_eq!(iam.reset_required("alice"), Some(true));
+    }
+
+    #[tokio::test]
+    async fn set_records_iam_acceptance_by_moving_the_iam_applied_label_to_the_token() {
+        let store = pending_store();
+        store.set_stages(CURRENT, &["AWSCURRENT", "IAM_APPLIED"]);
+        rotation(store.clone(), bound_user("alice"), Config::default())
+            .set_secret(&event("setSecret"))
+            .await
+            .expect("ok");
+        assert_eq!(
+            store.stages(TOKEN),
+            vec!["AWSPENDING".to_owned(), "IAM_APPLIED".to_owned()]
+        );
+        assert_eq!(store.stages(CURRENT), vec!["AWSCURRENT".to_owned()]);
+    }
+
+    #[tokio::test]
+    async fn a_set_replayed_after_iam_accepted_writes_nothing_whatever_the_policy_says_now() {
+        let iam = bound_user("alice");
+        iam.set_policy(Some(reuse_policy()));
+        let store = pending_store();
+        rotation(store.clone(), iam.clone(), Config::default())
+            .set_secret(&event("setSecret"))
+            .await
+            .expect("first");
+        // A CIS roll-out tightens the policy before the retry.
+        iam.set_policy(Some(PasswordPolicy {
+            minimum_length: 64,
+            ..reuse_policy()
+        }));
+        let (iam_writes, store_writes) = (iam.writes(), store.writes());
+        let replay = rotation(store.clone(), iam.clone(), Config::default())
+            .set_secret(&event("setSecret"))
+            .await
+            .expect("IAM accepted it: the step is done");
+        assert_eq!(replay, Outcome::AlreadyApplied);
+        assert_eq!((iam.writes(), store.writes()), (iam_writes, store_writes));
+        assert_eq!(iam.password("alice").as_deref(), Some(NEW_PASSWORD));
+    }
+
+    #[tokio::test]
+    async fn a_retry_refused_under_a_policy_tightened_since_create_names_the_rule_and_the_way_out()
+    {
+        let iam = bound_user("alice");
+        iam.set_policy(Some(PasswordPolicy {
+            minimum_length: 64,
+            ..reuse_policy()
+        }));
+        let error = rotation(pending_store(), iam.clone(), Config::default())
+            .set_secret(&event("setSecret"))
+            .await
+            .expect_err("refused");
+        assert_eq!(error.error_type(), "PasswordPolicyViolation");
+        let message = error.to_string();
+        assert!(
+            message.contains("shorter than 64") && message.contains("changed since createSecret"),
+            "{message}"
+        );
+        assert!(!message.contains(NEW_PASSWORD));
+        assert_eq!(iam.password("alice").as_deref(), Some(OLD_PASSWORD));
+    }
+
+    #[tokio::test]
+    async fn a_lost_create_login_profile_response_converges_in_the_same_attempt() {
+        for reuse_prevention in [0, 3] {
+            let iam = FakeIam::default();
+            iam.add_user("alice", Some(ARN), None);
+            iam.set_policy(Some(PasswordPolicy {
+                reuse_prevention,
+                ..reuse_policy()
+            }));
+            iam.lose_create_response();
+            let store = pending_store();
+            let config = Config {
+                create_login_profile: true,
+                ..Config::default()
+            };
+            let outcome = rotation(store.clone(), iam.clone(), config)
+                .set_secret(&event("setSecret"))
+                .await
+                .expect("converges");
+            let expected = if reuse_prevention == 0 {
+                Outcome::Applied
+            } else {
+                Outcome::AlreadyApplied
+            };
+            assert_eq!(outcome, expected);
+            assert_eq!(iam.password("alice").as_deref(), Some(NEW_PASSWORD));
+            assert!(store.stages(TOKEN).contains(&"IAM_APPLIED".to_owned()));
+        }
+    }
+
+    #[tokio::test]
+    async fn a_secret_arn_too_long_for_the_binding_tag_is_refused_before_any_iam_call() {
+        let store = pending_store();
+        store.set_arn(&long_arn());
+        let iam = bound_user("alice");
+        let error = rotation(store, iam.clone(), Config::default())
+            .set_secret(&event("setSecret"))
+            .await
+            .expect_err("refused");
+        assert_eq!(error.error_type(), "SecretArnTooLong");
+        assert!(
+            error.to_string().contains("257 characters")
+                && error.to_string().contains("at most 256")
+        );
+        assert!(iam.calls().is_empty());
     }
 
     #[tokio::test]
@@ -215,6 +377,7 @@ mod tests {
         let iam = bound_user("alice");
         iam.fail_updates(vec![RotationError::PasswordPolicyViolation {
             user: "alice".into(),
+            detail: String::new(),
         }]);
         let error = rotation(pending_store(), iam, Config::default())
             .set_secret(&event("setSecret"))

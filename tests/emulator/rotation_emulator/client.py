@@ -68,9 +68,13 @@ class EmulatorClient:
     # -- faults ------------------------------------------------------------------
 
     def inject_fault(self, action: str, kind: str, nth: int = 1, count: int = 1) -> None:
-        """Fail calls nth..nth+count-1 of ``action`` ("*" = any) from now on.
+        """Fault calls nth..nth+count-1 of ``action`` ("*" = any) from now on.
 
-        ``kind``: "throttle", "500", "409" or "limit-exceeded" (the last two IAM only).
+        ``kind``: "throttle", "500", "applied-500" (the call is applied, then
+        answered with a 500), "409", "limit-exceeded", "no-such-entity" (these
+        three IAM only, with an explicit action) or "stale-read"
+        (``GetLoginProfile`` only: the PasswordResetRequired of before the
+        profile's latest change).
         """
         self._request("POST", "faults", {"action": action, "kind": kind, "nth": nth, "count": count})
 
@@ -105,11 +109,17 @@ class EmulatorClient:
     # -- Secrets Manager rotation state ---------------------------------------------
 
     def rotation_placeholder(self, secret_id: str, token: str, **extra: Any) -> dict:
-        """Create the AWSPENDING, value-less version ``token`` and enable rotation."""
+        """Create the AWSPENDING, value-less version ``token`` and enable rotation.
+
+        ``extra`` is passed through: ``RotationLambdaARN``, ``RotationRules``
+        (``{"AutomaticallyAfterDays": N}`` or ``{"ScheduleExpression": ...,
+        "Duration"?: "2h"}``), ``Region``, ``AccountId``.
+        """
         return self._request("POST", "rotation-placeholder", {"SecretId": secret_id, "ClientRequestToken": token, **extra})
 
-    def set_rotation_enabled(self, secret_id: str, enabled: bool, **extra: Any) -> None:
-        self._request("POST", "rotation-enabled", {"SecretId": secret_id, "Enabled": enabled, **extra})
+    def set_rotation_enabled(self, secret_id: str, enabled: bool, **extra: Any) -> dict:
+        """Set ``RotationEnabled``; ``extra`` is passed through (``RotationRules``, ``Region``, ``AccountId``)."""
+        return self._request("POST", "rotation-enabled", {"SecretId": secret_id, "Enabled": enabled, **extra})
 
     # -- IAM -------------------------------------------------------------------------
 

@@ -17,10 +17,19 @@ from typing import Optional
 # released automatically (so a forgotten hold cannot wedge a test run).
 HOLD_TIMEOUT_SECONDS = 30.0
 
-FAULT_KINDS = ("throttle", "500", "409", "limit-exceeded")
+FAULT_KINDS = ("throttle", "500", "409", "limit-exceeded", "no-such-entity", "stale-read", "applied-500")
 
-# Faults that only make sense for IAM (Secrets Manager has no 409 error).
-IAM_ONLY_KINDS = ("409", "limit-exceeded")
+# Faults that only make sense for IAM (Secrets Manager has no 409 error and no
+# NoSuchEntity); they need an explicit IAM action name.
+IAM_ONLY_KINDS = ("409", "limit-exceeded", "no-such-entity")
+
+# Faults that exist for one action only: kind -> that action.
+SINGLE_ACTION_KINDS = {"stale-read": "GetLoginProfile"}
+
+# Faults that let the call through (it is handled exactly as without a fault)
+# and then alter its response. Every other kind answers *instead of* the call,
+# which then never reaches moto.
+AFTER_CALL_KINDS = ("applied-500", "stale-read")
 
 
 @dataclass
@@ -104,8 +113,10 @@ class ControlState:
     ) -> tuple[CallRecord, Optional[str], Optional[Hold]]:
         """Register an AWS call; returns (record, fault kind or None, hold or None).
 
-        IAM-only fault kinds (409s) never fire on JSON-protocol (Secrets
-        Manager) calls, though such calls still advance the rule's counter.
+        IAM-only fault kinds (409s, no-such-entity) never fire on JSON-protocol
+        (Secrets Manager) calls, though such calls still advance the rule's
+        counter. The caller decides by the kind whether the fault replaces the
+        call or alters its response afterwards (``AFTER_CALL_KINDS``).
         """
         with self._lock:
             record = CallRecord(self._next_index, service, action)

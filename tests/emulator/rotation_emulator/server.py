@@ -7,9 +7,13 @@ Request flow for an AWS call (anything that is not ``/_emulator/...`` or
    ``X-Amz-Target`` or the query ``Action`` parameter);
 2. log the call, evaluate injected faults and holds (``control.py``);
 3. a "before" hold blocks here; the call is then dropped, never applied;
-4. otherwise run a correction handler (or forward to moto unchanged), under one
+4. a fault that replaces the call (throttle, 500, 409, ...) answers now; the
+   call never reaches moto;
+5. otherwise run a correction handler (or forward to moto unchanged), under one
    lock so that check-then-forward sequences are atomic with respect to moto;
-5. an "after" hold blocks here, after moto applied the call, before replying.
+   a fault that acts after the call (``applied-500``, ``stale-read``) then
+   alters the response;
+6. an "after" hold blocks here, after moto applied the call, before replying.
 
 Correction handlers (AWS behaviour moto lacks) are the ``_iam_*`` and ``_sm_*``
 methods of ``EmulatorApp``; see tests/emulator/README.md for the reasoning.
@@ -43,7 +47,7 @@ from moto.utilities.utils import get_partition
 from werkzeug.serving import make_server
 
 from . import policy as pw
-from .control import FAULT_KINDS, IAM_ONLY_KINDS, ControlState
+from .control import AFTER_CALL_KINDS, FAULT_KINDS, IAM_ONLY_KINDS, SINGLE_ACTION_KINDS, ControlState
 
 IAM_XMLNS = "https://iam.amazonaws.com/doc/2010-05-08/"
 DEFAULT_REGION = "us-east-1"
@@ -51,6 +55,20 @@ DEFAULT_REGION = "us-east-1"
 DEFAULT_ROTATION_LAMBDA = "arn:aws:lambda:us-east-1:123456789012:function:rotation-emulator"
 
 _CREDENTIAL_RE = re.compile(r"Credential=([^/,\s]+)/[^/]+/([^/]+)/([^/]+)/aws4_request")
+
+# IAM actions whose NoSuchEntity is about the user's login profile, not the user.
+_LOGIN_PROFILE_ACTIONS = frozenset({"GetLoginProfile", "UpdateLoginProfile", "DeleteLoginProfile", "ChangePassword"})
+_RESET_FLAG_RE = re.compile(rb"<PasswordResetRequired>[^<]*</PasswordResetRequired>")
+
+# Secrets Manager RotationRules (RotationRulesType) members.
+ROTATION_RULE_KEYS = ("AutomaticallyAfterDays", "ScheduleExpression", "Duration")
+# Attribute of moto's FakeSecret holding the rules the emulator was given
+# (moto itself keeps only auto_rotate_after_days). Dies with the secret, so
+# moto's reset clears it.
+ROTATION_RULES_ATTR = "emulator_rotation_rules"
+_RATE_DAYS_RE = re.compile(r"rate\(\s*(\d+)\s+days?\s*\)")
+_SCHEDULE_RE = re.compile(r"(rate|cron)\(.+\)")
+_DURATION_RE = re.compile(r"([1-9]|1[0-9]|2[0-4])h")
 
 
 def _secretsmanager_operations() -> frozenset:
@@ -184,14 +202,42 @@ def sm_error(code: str, message: str, status: int = 400) -> Response:
     return json_response(status, {"__type": code, "message": message})
 
 
-def fault_response(req: AwsRequest, kind: str) -> Response:
-    """The error an injected fault produces, in the protocol of the service."""
+def no_such_entity_message(action: str, user_name: Optional[str]) -> str:
+    """IAM's NoSuchEntity wording for ``action`` on ``user_name``."""
+    if not user_name:
+        return "The request was rejected because it referenced a resource entity that does not exist."
+    if action in _LOGIN_PROFILE_ACTIONS:
+        return f"Login Profile for User {user_name} cannot be found."
+    return f"The user with name {user_name} cannot be found."
+
+
+def fault_response(req: AwsRequest, kind: str, user_name: Optional[str] = None) -> Response:
+    """The error an injected fault produces, in the protocol of the service.
+
+    ``user_name`` is the user a ``no-such-entity`` fault names when the request
+    has no ``UserName`` parameter (e.g. ``ChangePassword`` acts on the caller).
+    """
     if req.is_json:
         if kind == "throttle":
             return sm_error("ThrottlingException", "Rate exceeded", 400)
+        if kind == "applied-500":
+            return sm_error(
+                "InternalServiceError",
+                "An error occurred on the server side (injected fault: the request was applied).",
+                500,
+            )
         return sm_error("InternalServiceError", "An error occurred on the server side (injected fault).", 500)
     if kind == "throttle":
         return iam_error(400, "Throttling", "Rate exceeded")
+    if kind == "no-such-entity":
+        message = no_such_entity_message(req.action, req.params.get("UserName") or user_name)
+        return iam_error(404, "NoSuchEntity", message)
+    if kind == "applied-500":
+        return iam_error(
+            500,
+            "ServiceFailure",
+            "The request processing has failed because of an unknown error (injected fault: the request was applied).",
+        )
     if kind == "409":
         return iam_error(
             409,
@@ -227,6 +273,51 @@ def _bool_param(value: Optional[str]) -> Optional[bool]:
     return str(value).lower() == "true"
 
 
+def parse_rotation_rules(rules) -> dict:
+    """Validate a RotationRules object given to the control API; returns a clean copy."""
+    if not isinstance(rules, dict):
+        raise _ControlError(400, "'RotationRules' must be an object")
+    unknown = sorted(set(rules) - set(ROTATION_RULE_KEYS))
+    if unknown:
+        raise _ControlError(400, f"unknown RotationRules members {unknown}; allowed: {list(ROTATION_RULE_KEYS)}")
+    days = rules.get("AutomaticallyAfterDays")
+    expr = rules.get("ScheduleExpression")
+    duration = rules.get("Duration")
+    if days is not None and (isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= 1000):
+        raise _ControlError(400, "RotationRules.AutomaticallyAfterDays must be an integer within 1-1000")
+    if expr is not None and (not isinstance(expr, str) or len(expr) > 256 or not _SCHEDULE_RE.fullmatch(expr)):
+        raise _ControlError(400, "RotationRules.ScheduleExpression must be 'rate(...)' or 'cron(...)'")
+    if duration is not None and (not isinstance(duration, str) or not _DURATION_RE.fullmatch(duration)):
+        raise _ControlError(400, "RotationRules.Duration must be '<hours>h' with 1-24 hours, e.g. '2h'")
+    if days is not None and expr is not None:
+        # AWS refuses this combination (InvalidParameterException).
+        raise _ControlError(400, "You cannot specify both rotation frequency and schedule expression together.")
+    if days is None and expr is None:
+        raise _ControlError(400, "RotationRules needs AutomaticallyAfterDays or ScheduleExpression")
+    given = (("AutomaticallyAfterDays", days), ("ScheduleExpression", expr), ("Duration", duration))
+    return {key: value for key, value in given if value is not None}
+
+
+def render_rotation_rules(rules: dict) -> dict:
+    """RotationRules as DescribeSecret/ListSecrets show them.
+
+    With a ScheduleExpression AWS also reports the interval in days it derives
+    from it; the emulator derives it only from ``rate(N day(s))``.
+    """
+    out: dict = {}
+    expr = rules.get("ScheduleExpression")
+    if expr:
+        match = _RATE_DAYS_RE.fullmatch(expr)
+        if match:
+            out["AutomaticallyAfterDays"] = int(match.group(1))
+        out["ScheduleExpression"] = expr
+    elif rules.get("AutomaticallyAfterDays") is not None:
+        out["AutomaticallyAfterDays"] = rules["AutomaticallyAfterDays"]
+    if rules.get("Duration"):
+        out["Duration"] = rules["Duration"]
+    return out
+
+
 # ---------------------------------------------------------------------------
 # The middleware
 # ---------------------------------------------------------------------------
@@ -243,6 +334,9 @@ class EmulatorApp:
         self.aws_lock = threading.RLock()
         # (account id, user name) -> console passwords, oldest first, current last.
         self.password_history: dict = {}
+        # (account id, user name) -> the login profile's PasswordResetRequired
+        # before its latest change (what a "stale-read" fault answers).
+        self.previous_reset_flag: dict = {}
 
         self._iam_handlers: dict[str, Callable[[AwsRequest], Response]] = {
             "CreateLoginProfile": self._iam_create_login_profile,
@@ -255,6 +349,8 @@ class EmulatorApp:
             "GetSecretValue": self._sm_get_secret_value,
             "UpdateSecretVersionStage": self._sm_update_secret_version_stage,
             "DescribeSecret": self._sm_describe_secret,
+            "ListSecrets": self._sm_list_secrets,
+            "RotateSecret": self._sm_rotate_secret,
         }
 
     # -- WSGI entry point --------------------------------------------------
@@ -287,11 +383,17 @@ class EmulatorApp:
             self.control.finish_call(record, resp.status, fault="dropped")
             return self._send(resp, start_response)
 
-        if fault is not None:
-            resp = fault_response(req, fault)
+        if fault is not None and fault not in AFTER_CALL_KINDS:
+            # A fault instead of the call: moto never sees it.
+            resp = self._fault_response(req, fault)
         else:
             with self.aws_lock:
                 resp = self.handle(req)
+                if fault == "stale-read":
+                    resp = self._stale_login_profile(req, resp)
+            if fault == "applied-500":
+                # The call was applied; its answer is lost on the way back.
+                resp = fault_response(req, fault)
         self.control.finish_call(record, resp.status)
 
         if hold is not None and hold.when == "after":
@@ -300,6 +402,40 @@ class EmulatorApp:
             hold.wait()
             self.control.finish_hold(hold)
         return self._send(resp, start_response)
+
+    def _fault_response(self, req: AwsRequest, kind: str) -> Response:
+        user_name = None
+        if kind == "no-such-entity" and not req.params.get("UserName") and req.access_key:
+            # The action acts on the caller (e.g. ChangePassword): name that user.
+            with self.aws_lock:
+                user = self.iam_backend(req).get_user_from_access_key_id(req.access_key)
+            user_name = user.name if user is not None else None
+        return fault_response(req, kind, user_name)
+
+    def _stale_login_profile(self, req: AwsRequest, resp: Response) -> Response:
+        """Answer GetLoginProfile with the PasswordResetRequired of before the latest change.
+
+        IAM is eventually consistent: a read right after UpdateLoginProfile may
+        still see the old flag. Without a known earlier value (a new profile),
+        the opposite of the current flag is reported.
+        """
+        if resp.status != 200:
+            return resp
+        name = req.params.get("UserName")
+        backend = self.iam_backend(req)
+        user = backend.users.get(name) if name else (
+            backend.get_user_from_access_key_id(req.access_key) if req.access_key else None
+        )
+        if user is None:
+            return resp
+        current = bool(user.password_reset_required)
+        stale = self.previous_reset_flag.get((self.account_id(req), user.name), not current)
+        element = f"<PasswordResetRequired>{'true' if stale else 'false'}</PasswordResetRequired>".encode()
+        body, replaced = _RESET_FLAG_RE.subn(element, resp.body, count=1)
+        if not replaced:
+            body = resp.body.replace(b"</LoginProfile>", element + b"</LoginProfile>", 1)
+        resp.body = body
+        return resp
 
     @staticmethod
     def _send(resp: Response, start_response):
@@ -380,6 +516,11 @@ class EmulatorApp:
         key = (account_id, user_name)
         self.password_history[key] = pw.append_history(self.password_history.get(key, []), password)
 
+    def note_reset_flag(self, account_id: str, user_name: str, before: bool, after: bool) -> None:
+        """Remember the login profile's flag before a write that changes it (for stale-read)."""
+        if bool(before) != bool(after):
+            self.previous_reset_flag[(account_id, user_name)] = bool(before)
+
     @staticmethod
     def account_policy(backend) -> Optional[pw.PasswordPolicy]:
         moto_policy = getattr(backend, "account_password_policy", None)
@@ -400,15 +541,16 @@ class EmulatorApp:
         if violation:
             return iam_error(400, violation.code, violation.message)
 
-        reset_required = _bool_param(req.params.get("PasswordResetRequired"))
         previous_flag = user.password_reset_required
-        if reset_required is not None:
-            # moto ignores PasswordResetRequired on create; set it so that the
-            # response and GetLoginProfile report it.
-            user.password_reset_required = reset_required
+        # moto ignores PasswordResetRequired on create and keeps the flag of a
+        # deleted profile; a new profile has the parameter's value (default
+        # false). Set it so that the response and GetLoginProfile report it.
+        user.password_reset_required = bool(_bool_param(req.params.get("PasswordResetRequired")))
         resp = self.forward(req.environ)
         if resp.status == 200:
             self.remember_password(account, user.name, password)
+            # A new profile has no earlier PasswordResetRequired value.
+            self.previous_reset_flag.pop((account, user.name), None)
         else:
             user.password_reset_required = previous_flag
         return resp
@@ -432,6 +574,7 @@ class EmulatorApp:
             self.remember_password(account, user.name, password)
         reset_required = _bool_param(req.params.get("PasswordResetRequired"))
         if reset_required is not None:
+            self.note_reset_flag(account, user.name, user.password_reset_required, reset_required)
             user.password_reset_required = reset_required
         return iam_empty_result("UpdateLoginProfile")
 
@@ -463,6 +606,7 @@ class EmulatorApp:
             return iam_error(400, violation.code, violation.message)
 
         user.password = new
+        self.note_reset_flag(account, user.name, user.password_reset_required, False)
         user.password_reset_required = False  # a user-chosen password satisfies a reset
         self.remember_password(account, user.name, new)
         return iam_empty_result("ChangePassword")
@@ -471,7 +615,9 @@ class EmulatorApp:
         resp = self.forward(req.environ)
         if resp.status == 200:
             # A new user with the same name is a new entity: forget its passwords.
-            self.password_history.pop((self.account_id(req), req.params.get("UserName")), None)
+            key = (self.account_id(req), req.params.get("UserName"))
+            self.password_history.pop(key, None)
+            self.previous_reset_flag.pop(key, None)
         return resp
 
     # -- Secrets Manager corrections -----------------------------------------
@@ -487,12 +633,12 @@ class EmulatorApp:
         secret = self._sm_secret(req)
         token = req.params.get("ClientRequestToken")
         if secret is None or not token or token not in secret.versions:
-            return self.forward(req.environ)
+            return self._sm_put_new_version(req, secret)
         version = secret.versions[token]
         if not _has_value(version):
             # A rotation placeholder (AWSPENDING, no value): filling it is what
             # the rotation Lambda's createSecret step does. moto handles it.
-            return self.forward(req.environ)
+            return self._sm_put_new_version(req, secret)
         same = version.get("secret_string") == req.params.get("SecretString") and version.get(
             "secret_binary"
         ) == req.params.get("SecretBinary")
@@ -512,6 +658,38 @@ class EmulatorApp:
                 "VersionStages": list(version["version_stages"]),
             },
         )
+
+    def _sm_put_new_version(self, req: AwsRequest, secret: Optional[FakeSecret]) -> Response:
+        """Forward a PutSecretValue that stores a value; then fix the other versions' labels.
+
+        AWS moves only the labels the new version takes (and AWSPREVIOUS to the
+        version that lost AWSCURRENT). moto replaces all labels of the old
+        AWSCURRENT version by AWSPREVIOUS (dropping e.g. AWSPENDING or a custom
+        label) and, when AWSCURRENT moves, leaves the other requested labels on
+        their old versions too.
+        """
+        if secret is None:
+            return self.forward(req.environ)
+        before = {vid: list(v["version_stages"]) for vid, v in secret.versions.items()}
+        resp = self.forward(req.environ)
+        if resp.status != 200:
+            return resp
+        new_id = resp.json().get("VersionId")
+        new_version = secret.versions.get(new_id)
+        if new_version is None:
+            return resp
+        taken = list(new_version["version_stages"])
+        current_moved = "AWSCURRENT" in taken
+        for vid, stages in before.items():
+            if vid == new_id or vid not in secret.versions:
+                continue
+            kept = [s for s in stages if s not in taken]
+            if current_moved:
+                kept = [s for s in kept if s != "AWSPREVIOUS"]
+                if "AWSCURRENT" in stages and "AWSPREVIOUS" not in taken:
+                    kept.append("AWSPREVIOUS")
+            secret.versions[vid]["version_stages"] = kept
+        return resp
 
     def _sm_get_secret_value(self, req: AwsRequest) -> Response:
         secret = self._sm_secret(req)
@@ -563,12 +741,43 @@ class EmulatorApp:
     def _sm_describe_secret(self, req: AwsRequest) -> Response:
         resp = self.forward(req.environ)
         if resp.status == 200:
-            # AWS lists only versions that still carry a staging label.
             doc = resp.json()
-            for key in ("VersionIdsToStages", "SecretVersionsToStages"):
-                if isinstance(doc.get(key), dict):
-                    doc[key] = {vid: stages for vid, stages in doc[key].items() if stages}
+            self._correct_secret_entry(doc, self._sm_secret(req))
             resp.body = json.dumps(doc).encode()
+        return resp
+
+    def _sm_list_secrets(self, req: AwsRequest) -> Response:
+        resp = self.forward(req.environ)
+        if resp.status == 200:
+            doc = resp.json()
+            secrets = self.sm_backend(req).secrets
+            for entry in doc.get("SecretList") or []:
+                if isinstance(entry, dict) and entry.get("ARN"):
+                    self._correct_secret_entry(entry, secrets.get(entry["ARN"]))
+            resp.body = json.dumps(doc).encode()
+        return resp
+
+    @staticmethod
+    def _correct_secret_entry(doc: dict, secret) -> None:
+        """Fix one DescribeSecret / ListSecrets entry in place."""
+        # AWS lists only versions that still carry a staging label.
+        for key in ("VersionIdsToStages", "SecretVersionsToStages"):
+            if isinstance(doc.get(key), dict):
+                doc[key] = {vid: stages for vid, stages in doc[key].items() if stages}
+        # moto renders only AutomaticallyAfterDays; show the rules as given.
+        rules = getattr(secret, ROTATION_RULES_ATTR, None)
+        if rules and "RotationRules" in doc:
+            doc["RotationRules"] = render_rotation_rules(rules)
+
+    def _sm_rotate_secret(self, req: AwsRequest) -> Response:
+        resp = self.forward(req.environ)
+        rules = req.params.get("RotationRules")
+        if resp.status == 200 and isinstance(rules, dict):
+            # Keep the rules DescribeSecret shows in line with the new ones
+            # (moto stores only AutomaticallyAfterDays).
+            secret = self._sm_secret(req)
+            if secret is not None:
+                setattr(secret, ROTATION_RULES_ATTR, {k: rules[k] for k in ROTATION_RULE_KEYS if k in rules})
         return resp
 
     def _sm_sync_after_success(self, req: AwsRequest) -> None:
@@ -635,8 +844,9 @@ class EmulatorApp:
     def reset(self) -> None:
         """Reset every moto backend and all emulator state."""
         with self.aws_lock:
-            moto_api_backend.reset()
+            moto_api_backend.reset()  # also drops the rotation rules kept on moto's secrets
             self.password_history.clear()
+            self.previous_reset_flag.clear()
         self.control.reset()
 
     def _ctl_reset(self, payload: dict, query: dict) -> Response:
@@ -658,6 +868,13 @@ class EmulatorApp:
             raise _ControlError(400, f"'kind' must be one of {list(FAULT_KINDS)}")
         if not isinstance(nth, int) or not isinstance(count, int) or nth < 1 or count < 1:
             raise _ControlError(400, "'nth' and 'count' must be integers >= 1")
+        only_for = SINGLE_ACTION_KINDS.get(kind)
+        if only_for is not None and action != only_for:
+            raise _ControlError(
+                400,
+                f"fault kind {kind!r} exists only for {only_for}: it answers with the PasswordResetRequired "
+                "flag the login profile had before its latest change (IAM's eventual consistency)",
+            )
         if kind in IAM_ONLY_KINDS and (action == "*" or action in SM_OPERATIONS):
             raise _ControlError(
                 400, f"fault kind {kind!r} exists only for IAM actions; name an IAM action explicitly"
@@ -699,6 +916,7 @@ class EmulatorApp:
         token = payload.get("ClientRequestToken")
         if not isinstance(token, str) or not 32 <= len(token) <= 64:
             raise _ControlError(400, "'ClientRequestToken' must be a 32-64 character string")
+        rules = parse_rotation_rules(payload["RotationRules"]) if "RotationRules" in payload else None
         with self.aws_lock:
             secret = self._ctl_secret(payload)
             existing = secret.versions.get(token)
@@ -714,22 +932,43 @@ class EmulatorApp:
             secret.rotation_requested = True  # makes moto report the Rotation* fields
             secret.rotation_enabled = True
             secret.rotation_lambda_arn = payload.get("RotationLambdaARN") or secret.rotation_lambda_arn or DEFAULT_ROTATION_LAMBDA
-            if not secret.auto_rotate_after_days:
-                secret.auto_rotate_after_days = 30
+            shown = self._set_rotation_rules(secret, rules)
             stages = {vid: list(v["version_stages"]) for vid, v in secret.versions.items()}
-        return _control_ok({"status": "ok", "ARN": secret.arn, "VersionIdsToStages": stages})
+        return _control_ok({"status": "ok", "ARN": secret.arn, "VersionIdsToStages": stages, "RotationRules": shown})
+
+    @staticmethod
+    def _set_rotation_rules(secret: FakeSecret, rules: Optional[dict]) -> dict:
+        """Store ``rules`` (or default to 30 days if the secret has none); returns them as shown."""
+        if rules is not None:
+            setattr(secret, ROTATION_RULES_ATTR, dict(rules))
+            # moto's own field, for anything that reads it directly.
+            secret.auto_rotate_after_days = render_rotation_rules(rules).get("AutomaticallyAfterDays", 0)
+        elif not getattr(secret, ROTATION_RULES_ATTR, None) and not secret.auto_rotate_after_days:
+            secret.auto_rotate_after_days = 30
+        return EmulatorApp._shown_rotation_rules(secret)
+
+    @staticmethod
+    def _shown_rotation_rules(secret: FakeSecret) -> dict:
+        """The RotationRules DescribeSecret shows for ``secret``."""
+        stored = getattr(secret, ROTATION_RULES_ATTR, None)
+        return render_rotation_rules(stored) if stored else {"AutomaticallyAfterDays": secret.auto_rotate_after_days}
 
     def _ctl_rotation_enabled(self, payload: dict, query: dict) -> Response:
         enabled = payload.get("Enabled")
         if not isinstance(enabled, bool):
             raise _ControlError(400, "'Enabled' must be true or false")
+        rules = parse_rotation_rules(payload["RotationRules"]) if "RotationRules" in payload else None
         with self.aws_lock:
             secret = self._ctl_secret(payload)
             secret.rotation_requested = True
             secret.rotation_enabled = enabled
             if enabled and not secret.rotation_lambda_arn:
                 secret.rotation_lambda_arn = DEFAULT_ROTATION_LAMBDA
-        return _control_ok({"status": "ok", "RotationEnabled": enabled})
+            if enabled or rules is not None:
+                shown = self._set_rotation_rules(secret, rules)
+            else:
+                shown = self._shown_rotation_rules(secret)
+        return _control_ok({"status": "ok", "RotationEnabled": enabled, "RotationRules": shown})
 
     def _ctl_iam_password(self, payload: dict, query: dict) -> Response:
         name = query.get("user")
