@@ -11,12 +11,15 @@ Everything runs offline. The tools come from the pinned requirements:
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 import tempfile
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -28,8 +31,13 @@ EVENTS = ROOT / "events"
 CDK_DIR = ROOT / "examples" / "cdk"
 SAM_REQUIREMENTS = Path(__file__).resolve().parent / "sam-cli-requirements.txt"
 SAM_VENV = ROOT / ".venv" / "sam-cli"
+SAMCONFIG = ROOT / "samconfig.toml"
+README = ROOT / "README.md"
+DEPLOY_GUIDE = ROOT / "docs" / "deploy.md"
+CARGO_TOML = ROOT / "Cargo.toml"
 
-# The AWS calls the function makes, and nothing else (docs/deploy.md, "Permissions").
+# The AWS calls the function makes, and nothing else (README.md, "Permissions").
+# No kms:Encrypt: Secrets Manager reads with Decrypt and writes with GenerateDataKey.
 EXPECTED_ACTIONS = {
     "secretsmanager:DescribeSecret",
     "secretsmanager:GetSecretValue",
@@ -41,12 +49,17 @@ EXPECTED_ACTIONS = {
     "iam:CreateLoginProfile",
     "iam:GetAccountPasswordPolicy",
     "kms:Decrypt",
-    "kms:Encrypt",
     "kms:GenerateDataKey",
     "logs:CreateLogStream",
     "logs:PutLogEvents",
 }
-IAM_USER_ACTIONS = {"iam:GetUser", "iam:GetLoginProfile", "iam:UpdateLoginProfile", "iam:CreateLoginProfile"}
+IAM_USER_READS = {"iam:GetUser", "iam:GetLoginProfile"}
+IAM_USER_WRITES = {"iam:UpdateLoginProfile", "iam:CreateLoginProfile"}
+IAM_USER_ACTIONS = IAM_USER_READS | IAM_USER_WRITES
+
+# With RequireBindingTag=true, IAM refuses password writes to users without the binding tag.
+BINDING_TAG = "password-rotation:secret-arn"
+TAG_PRESENT = {"Null": {f"aws:ResourceTag/{BINDING_TAG}": "false"}}
 
 # Environment variable -> (template parameter, documented default).
 DOCUMENTED_CONFIGURATION = {
@@ -172,6 +185,86 @@ def flatten(value) -> str:
     return json.dumps(value, sort_keys=True)
 
 
+NO_VALUE = object()
+
+
+def condition_is_true(template: dict, name: str, parameters: dict[str, str]) -> bool:
+    """Evaluate template Condition `name` for the given parameter values (defaults otherwise)."""
+
+    def value(expression):
+        if isinstance(expression, dict) and "Ref" in expression:
+            ref = expression["Ref"]
+            return str(parameters.get(ref, template["Parameters"][ref].get("Default", "")))
+        assert not isinstance(expression, (dict, list)), f"unsupported in a condition: {expression}"
+        return str(expression)
+
+    def evaluate(expression) -> bool:
+        (function, args), = expression.items()
+        if function == "Condition":
+            return evaluate(template["Conditions"][args])
+        if function == "Fn::Equals":
+            return value(args[0]) == value(args[1])
+        if function == "Fn::Not":
+            return not evaluate(args[0])
+        if function == "Fn::And":
+            return all(evaluate(a) for a in args)
+        if function == "Fn::Or":
+            return any(evaluate(a) for a in args)
+        raise AssertionError(f"unsupported condition function {function}")
+
+    return evaluate(template["Conditions"][name])
+
+
+def resolve_ifs(template: dict, value, parameters: dict[str, str]):
+    """`value` with every Fn::If decided for the given parameter values and AWS::NoValue removed."""
+    if isinstance(value, dict):
+        if set(value) == {"Fn::If"}:
+            condition, when_true, when_false = value["Fn::If"]
+            chosen = when_true if condition_is_true(template, condition, parameters) else when_false
+            return resolve_ifs(template, chosen, parameters)
+        if is_no_value(value):
+            return NO_VALUE
+        resolved = {k: resolve_ifs(template, v, parameters) for k, v in value.items()}
+        return {k: v for k, v in resolved.items() if v is not NO_VALUE}
+    if isinstance(value, list):
+        resolved = [resolve_ifs(template, v, parameters) for v in value]
+        return [v for v in resolved if v is not NO_VALUE]
+    return value
+
+
+def statements_for(template: dict, role_name: str, **parameters: str) -> dict[str, dict]:
+    """The role's statements, by Sid, as CloudFormation would create them with these parameters."""
+    policies = template["Resources"][role_name]["Properties"]["Policies"]
+    found = {}
+    for policy in resolve_ifs(template, policies, parameters):
+        for statement in as_list(policy["PolicyDocument"]["Statement"]):
+            found[statement["Sid"]] = statement
+    return found
+
+
+def statements_of_cdk(cdk_template: dict) -> dict[str, dict]:
+    role_name, _ = only_resource_of_type(cdk_template, "AWS::IAM::Role")
+    return {s["Sid"]: s for _, s in role_statements(cdk_template, role_name)}
+
+
+def version_tuple(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in version.split("."))
+
+
+def pinned_sam_cli_version() -> str:
+    pins = re.findall(r"^aws-sam-cli==([0-9.]+)$", SAM_REQUIREMENTS.read_text(encoding="utf-8"), re.M)
+    assert len(pins) == 1, "tests/deploy/sam-cli-requirements.txt pins aws-sam-cli exactly once"
+    return pins[0]
+
+
+def markdown_section(path: Path, heading: str) -> str:
+    """The text of the `## heading` section of a Markdown file, up to the next `## `."""
+    text = path.read_text(encoding="utf-8")
+    match = re.search(rf"^## {re.escape(heading)}\n(.*?)(?=^## |\Z)", text, re.M | re.S)
+    assert match, f"{path.name} has no section '## {heading}'"
+    return match.group(1)
+
+
 @pytest.fixture(scope="module")
 def template() -> dict:
     return load_template()
@@ -245,6 +338,73 @@ def test_sam_validate_with_lint_passes_offline(sam_cli):
     )
     assert result.returncode == 0, f"sam validate --lint failed:\n{result.stdout}{result.stderr}"
     assert "is a valid SAM Template" in result.stdout + result.stderr
+
+
+# ---------------------------------------------------------------------------------------
+# samconfig.toml: the documented commands work as written
+
+
+@pytest.fixture(scope="module")
+def samconfig() -> dict:
+    return tomllib.loads(SAMCONFIG.read_text(encoding="utf-8"))
+
+
+def test_the_samconfig_parses_and_deploys_with_both_iam_capabilities(samconfig):
+    assert samconfig["version"] == 0.1
+    deploy = samconfig["default"]["deploy"]["parameters"]
+    # The optional example user has a fixed UserName: CAPABILITY_IAM alone is refused.
+    assert set(deploy["capabilities"].split()) == {"CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"}
+    assert deploy["confirm_changeset"] is True
+    assert deploy["resolve_s3"] is True
+    assert samconfig["default"]["global"]["parameters"]["stack_name"] == "iam-password-rotation"
+    assert "parameters" in samconfig["default"]["build"]
+
+
+def test_the_samconfig_pins_no_account_region_or_credentials():
+    text = SAMCONFIG.read_text(encoding="utf-8")
+    assert not re.search(r"\b\d{12}\b", text), "no account id"
+    assert not re.search(r"\b[a-z]{2}(-gov)?-[a-z]+-\d\b", text), "no region"
+    for key in ("region", "profile", "s3_bucket", "parameter_overrides", "role_arn"):
+        assert not re.search(rf"^\s*{key}\s*=", text, re.M), f"{key} is the user's own choice"
+
+
+def test_every_samconfig_setting_is_an_option_of_its_sam_command(sam_cli, samconfig):
+    """A misspelt key would be ignored silently: each must be an option of `sam <command>`."""
+    settings = {command: set(sections["parameters"]) for command, sections in samconfig["default"].items()}
+    helps = {}
+    for command in ("build", "deploy", "validate"):
+        result = subprocess.run(
+            [str(sam_cli), command, "--help"], cwd=ROOT, env=_tool_env(), capture_output=True, text=True, timeout=120
+        )
+        assert result.returncode == 0, result.stderr
+        helps[command] = result.stdout
+    for command, keys in settings.items():
+        for key in keys:
+            option = "--" + key.replace("_", "-")
+            targets = helps.values() if command == "global" else [helps[command]]
+            assert any(re.search(rf"{re.escape(option)}\b", text) for text in targets), f"{command}: {key}"
+
+
+def test_sam_validate_reads_the_checked_in_samconfig_and_passes(sam_cli):
+    result = subprocess.run(
+        [str(sam_cli), "validate", "--debug"], cwd=ROOT, env=_tool_env(), capture_output=True, text=True, timeout=300
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, f"sam validate failed with samconfig.toml:\n{output}"
+    assert f"Config file location: {SAMCONFIG}" in output
+    assert "'lint': True" in output, "samconfig.toml turns on cfn-lint for sam validate"
+    assert "is a valid SAM Template" in output
+
+
+def test_the_readme_states_a_minimum_sam_cli_version_no_newer_than_the_pinned_one():
+    pinned = pinned_sam_cli_version()
+    for path, text in ((README, markdown_section(README, "Install and deploy")), (DEPLOY_GUIDE, None)):
+        text = text if text is not None else path.read_text(encoding="utf-8")
+        minimums = re.findall(r"SAM CLI(?:\]\([^)]*\))?[*\s,]+(\d+\.\d+\.\d+) or later", text)
+        assert minimums, f"{path.name} states no minimum SAM CLI version"
+        assert all(version_tuple(v) <= version_tuple(pinned) for v in minimums), (minimums, pinned)
+        assert pinned in text, f"{path.name} states the version the tests use, {pinned}"
+        assert "--beta-features" in text, f"{path.name} says why: rust-cargolambda without --beta-features"
 
 
 # ---------------------------------------------------------------------------------------
@@ -391,6 +551,52 @@ def test_logs_are_written_only_to_the_functions_own_log_group(template, statemen
     assert flatten(template["Resources"][log_group]["Properties"]["LogGroupName"]) == "/aws/lambda/${FunctionName}"
 
 
+def test_kms_encrypt_is_not_granted_because_secrets_manager_never_calls_it(statements):
+    granted = set().union(*(actions_of(s) for _, s in statements))
+    assert "kms:Encrypt" not in granted
+    assert {"kms:Decrypt", "kms:GenerateDataKey"} <= granted
+
+
+def test_iam_user_reads_and_password_writes_are_separate_statements(template, role_name):
+    by_sid = statements_for(template, role_name, CreateLoginProfile="true")
+    for statement in by_sid.values():
+        actions = actions_of(statement)
+        assert not (actions & IAM_USER_READS and actions & IAM_USER_WRITES), statement["Sid"]
+    assert actions_of(by_sid["ReadUsersUnderPath"]) == IAM_USER_READS
+    assert actions_of(by_sid["UpdateConsolePasswordsOfUsersUnderPath"]) == {"iam:UpdateLoginProfile"}
+    assert actions_of(by_sid["CreateConsolePasswordsOfUsersUnderPath"]) == {"iam:CreateLoginProfile"}
+
+
+@pytest.mark.parametrize("create_login_profile", ["true", "false"])
+def test_with_require_binding_tag_true_iam_refuses_password_writes_to_untagged_users(
+    template, role_name, create_login_profile
+):
+    by_sid = statements_for(template, role_name, RequireBindingTag="true", CreateLoginProfile=create_login_profile)
+    writes = [s for s in by_sid.values() if actions_of(s) & IAM_USER_WRITES]
+    expected = IAM_USER_WRITES if create_login_profile == "true" else {"iam:UpdateLoginProfile"}
+    assert set().union(*(actions_of(s) for s in writes)) == expected
+    for statement in writes:
+        assert statement["Condition"] == TAG_PRESENT, statement["Sid"]
+
+
+def test_with_require_binding_tag_false_password_writes_carry_no_tag_condition(template, role_name):
+    by_sid = statements_for(template, role_name, RequireBindingTag="false", CreateLoginProfile="true")
+    writes = [s for s in by_sid.values() if actions_of(s) & IAM_USER_WRITES]
+    assert len(writes) == 2
+    for statement in writes:
+        assert "Condition" not in statement, statement["Sid"]
+
+
+@pytest.mark.parametrize("require_binding_tag", ["true", "false"])
+def test_reading_a_user_never_depends_on_its_tag_so_an_untagged_user_is_reported_clearly(
+    template, role_name, require_binding_tag
+):
+    by_sid = statements_for(template, role_name, RequireBindingTag=require_binding_tag)
+    reads = [s for s in by_sid.values() if actions_of(s) & IAM_USER_READS]
+    assert len(reads) == 1
+    assert "Condition" not in reads[0]
+
+
 # ---------------------------------------------------------------------------------------
 # Invocation and the example
 
@@ -493,8 +699,8 @@ def test_the_malformed_event_lacks_a_required_field_or_names_no_known_step():
 # The CDK example
 
 
-@pytest.fixture(scope="module")
-def cdk_template() -> dict:
+def synthesize_cdk_app(*context: str) -> dict:
+    """`cdk synth` of examples/cdk with these `key=value` context settings (npm ci first if needed)."""
     npm = shutil.which("npm")
     npx = shutil.which("npx")
     assert npm and npx, "Node.js (npm, npx) is needed to synthesize examples/cdk"
@@ -504,14 +710,24 @@ def cdk_template() -> dict:
             [npm, "ci", "--no-audit", "--no-fund"], cwd=CDK_DIR, env=env, capture_output=True, text=True, timeout=600
         )
         assert installed.returncode == 0, f"npm ci failed:\n{installed.stdout}{installed.stderr}"
+    arguments = [argument for setting in context for argument in ("--context", setting)]
     with tempfile.TemporaryDirectory(prefix="cdk-out-") as out:
         synth = subprocess.run(
-            [npx, "--no-install", "cdk", "synth", "--no-notices", "--quiet", "--output", out,
-             "--context", f"kmsKeyArn={FAKE_KMS_KEY}"],
+            [npx, "--no-install", "cdk", "synth", "--no-notices", "--quiet", "--output", out, *arguments],
             cwd=CDK_DIR, env=env, capture_output=True, text=True, timeout=600,
         )
         assert synth.returncode == 0, f"cdk synth failed:\n{synth.stdout}{synth.stderr}"
         return json.loads((Path(out) / "IamPasswordRotation.template.json").read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="module")
+def cdk_template() -> dict:
+    return synthesize_cdk_app(f"kmsKeyArn={FAKE_KMS_KEY}")
+
+
+@pytest.fixture(scope="module")
+def cdk_template_without_binding_tag() -> dict:
+    return synthesize_cdk_app(f"kmsKeyArn={FAKE_KMS_KEY}", "REQUIRE_BINDING_TAG=false")
 
 
 def test_the_cdk_app_synthesizes_a_role_with_the_same_actions_and_conditions(cdk_template, statements):
@@ -560,3 +776,173 @@ def test_the_cdk_example_binds_its_user_and_rotates_every_30_days(cdk_template):
     assert schedule["Properties"]["RotationRules"] == {"ScheduleExpression": "rate(30 days)", "Duration": "2h"}
     permission_name, _ = only_resource_of_type(cdk_template, "AWS::Lambda::Permission")
     assert {permission_name, user_name} <= set(schedule["DependsOn"])
+
+
+def test_the_cdk_app_refuses_password_writes_to_untagged_users_like_the_template(cdk_template, template, role_name):
+    by_sid = statements_of_cdk(cdk_template)
+    sam_by_sid = statements_for(template, role_name, CreateLoginProfile="true", KmsKeyArn=FAKE_KMS_KEY)
+    for sid, statement in by_sid.items():
+        if actions_of(statement) & IAM_USER_ACTIONS:
+            assert statement.get("Condition") == sam_by_sid[sid].get("Condition"), sid
+    writes = [s for s in by_sid.values() if actions_of(s) & IAM_USER_WRITES]
+    assert set().union(*(actions_of(s) for s in writes)) == IAM_USER_WRITES
+    for statement in writes:
+        assert not actions_of(statement) & IAM_USER_READS, statement["Sid"]
+        assert statement["Condition"] == TAG_PRESENT, statement["Sid"]
+    reads = [s for s in by_sid.values() if actions_of(s) & IAM_USER_READS]
+    assert [actions_of(s) for s in reads] == [IAM_USER_READS]
+    assert "Condition" not in reads[0]
+
+
+def test_the_cdk_app_drops_the_tag_condition_when_require_binding_tag_is_false(cdk_template_without_binding_tag):
+    by_sid = statements_of_cdk(cdk_template_without_binding_tag)
+    writes = [s for s in by_sid.values() if actions_of(s) & IAM_USER_WRITES]
+    assert set().union(*(actions_of(s) for s in writes)) == IAM_USER_WRITES
+    for statement in writes:
+        assert "Condition" not in statement, statement["Sid"]
+    _, fn = only_resource_of_type(cdk_template_without_binding_tag, "AWS::Lambda::Function")
+    assert fn["Properties"]["Environment"]["Variables"]["REQUIRE_BINDING_TAG"] == "false"
+
+
+def test_the_cdk_app_grants_no_kms_encrypt(cdk_template):
+    granted = set().union(*(actions_of(s) for s in statements_of_cdk(cdk_template).values()))
+    assert "kms:Encrypt" not in granted
+    assert {"kms:Decrypt", "kms:GenerateDataKey"} <= granted
+
+
+# ---------------------------------------------------------------------------------------
+# Documentation and publishing
+
+# Files whose relative links and file references must point into the repository.
+DOCUMENTS = [README, DEPLOY_GUIDE, CDK_DIR / "README.md", TEMPLATE]
+FILE_REFERENCE = r"[\w.-]+(?:/[\w.-]+)*\.(?:md|yaml|yml|toml|json|ts|py|txt|rs|lock)"
+SAR_FIELDS = (
+    "Name", "Description", "Author", "SpdxLicenseId", "LicenseUrl", "ReadmeUrl", "Labels",
+    "HomePageUrl", "SemanticVersion", "SourceCodeUrl",
+)
+
+
+def ignored_by_git(relative: str) -> bool:
+    """Generated files (target/, tests/.logs/, packaged.yaml ...) may be named without existing."""
+    for pattern in (ROOT / ".gitignore").read_text(encoding="utf-8").split("\n"):
+        pattern = pattern.strip()
+        if not pattern or pattern.startswith("#"):
+            continue
+        if pattern.startswith("/"):
+            anchored = pattern.strip("/")
+            if relative == anchored or relative.startswith(anchored + "/"):
+                return True
+        elif any(fnmatch.fnmatch(part, pattern.rstrip("/")) for part in relative.split("/")):
+            return True
+    return False
+
+
+def without_fenced_code(markdown: str) -> str:
+    return re.sub(r"^```.*?^```", "", markdown, flags=re.M | re.S)
+
+
+def github_anchor(heading: str) -> str:
+    text = heading.strip().lower().replace("`", "")
+    return re.sub(r"[^\w\- ]", "", text).replace(" ", "-")
+
+
+def anchors_of(path: Path) -> set[str]:
+    prose = without_fenced_code(path.read_text(encoding="utf-8"))
+    return {github_anchor(h) for h in re.findall(r"^#{1,6} (.+)$", prose, re.M)}
+
+
+def references_in(path: Path) -> list[tuple[str, bool]]:
+    """(reference, is_link) pairs: Markdown links and code spans naming files, or template comments."""
+    text = path.read_text(encoding="utf-8")
+    if path.suffix == ".md":
+        prose = without_fenced_code(text)
+        links = [(target, True) for target in re.findall(r"\]\(([^)\s]+)\)", prose)]
+        spans = [(span, False) for span in re.findall(r"`([^`\s]+)`", prose) if re.fullmatch(FILE_REFERENCE, span)]
+        return links + spans
+    comments = [line.split("#", 1)[1] for line in text.splitlines() if line.lstrip().startswith("#")]
+    return [(ref, False) for comment in comments for ref in re.findall(rf"(?<![\w./-]){FILE_REFERENCE}\b", comment)]
+
+
+@pytest.mark.parametrize("document", DOCUMENTS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_every_relative_link_and_file_reference_points_to_a_file_in_the_repository(document):
+    broken = []
+    for reference, is_link in references_in(document):
+        if re.match(r"^[a-z]+:", reference):  # https:, mailto:
+            continue
+        target, _, anchor = reference.partition("#")
+        if not target:
+            candidates = [document]
+        elif is_link:
+            candidates = [(document.parent / target).resolve()]
+        else:  # a bare reference: relative to the document, or to the repository root
+            candidates = [(document.parent / target).resolve(), (ROOT / target).resolve()]
+        found = [c for c in candidates if c.exists()]
+        if not found:
+            if not any(ignored_by_git(str(c.relative_to(ROOT))) for c in candidates if c.is_relative_to(ROOT)):
+                broken.append(reference)
+            continue
+        assert all(c.is_relative_to(ROOT) for c in found), f"{reference} leaves the repository"
+        if anchor and found[0].suffix == ".md" and anchor not in anchors_of(found[0]):
+            broken.append(reference)
+    assert not broken, f"{document.relative_to(ROOT)} names missing files or anchors: {broken}"
+
+
+def test_the_template_has_every_field_the_serverless_application_repository_needs(template):
+    application = template["Metadata"]["AWS::ServerlessRepo::Application"]
+    for field in SAR_FIELDS:
+        assert application.get(field), f"AWS::ServerlessRepo::Application has no {field}"
+    assert application["Name"] == "iam-password-rotation"
+    assert application["SpdxLicenseId"] == "Apache-2.0"
+    assert len(application["Description"]) <= 256
+    assert re.fullmatch(r"[a-z0-9](([a-z0-9]|-(?!-))*[a-z0-9])?", application["Author"])
+    assert 1 <= len(application["Labels"]) <= 10
+    assert all(re.fullmatch(r"[a-zA-Z0-9+\-_:/@]{1,127}", label) for label in application["Labels"])
+    for url in ("HomePageUrl", "SourceCodeUrl"):
+        assert application[url].startswith("https://github.com/"), url
+
+
+def test_the_published_version_and_licence_are_the_crates(template):
+    application = template["Metadata"]["AWS::ServerlessRepo::Application"]
+    package = tomllib.loads(CARGO_TOML.read_text(encoding="utf-8"))["package"]
+    assert str(application["SemanticVersion"]) == package["version"]
+    assert application["SpdxLicenseId"] == package["license"]
+
+
+def test_the_published_licence_and_readme_are_files_in_the_repository(template):
+    application = template["Metadata"]["AWS::ServerlessRepo::Application"]
+    licence = ROOT / application["LicenseUrl"]
+    readme = ROOT / application["ReadmeUrl"]
+    assert licence.is_file() and readme.is_file()
+    assert readme == README
+    text = licence.read_text(encoding="utf-8")
+    assert "Apache License" in text and "Version 2.0, January 2004" in text
+    assert "END OF TERMS AND CONDITIONS" in text
+
+
+def test_the_deployment_guide_documents_packaging_and_publishing():
+    guide = DEPLOY_GUIDE.read_text(encoding="utf-8")
+    assert "sam package --output-template-file packaged.yaml --s3-bucket <bucket>" in guide
+    assert "sam publish --template packaged.yaml --region <region>" in guide
+    assert "serverlessrepo.amazonaws.com" in guide, "the bucket policy for the repository's service"
+    assert "real repository" in guide, "the placeholder URLs must be replaced before publishing"
+    assert "samconfig.toml" in guide and "sam deploy --guided" in guide
+
+
+def test_the_readme_and_the_guide_recommend_a_dedicated_user_path():
+    for text in (markdown_section(README, "Install and deploy"), DEPLOY_GUIDE.read_text(encoding="utf-8")):
+        assert "`/rotated/`" in text and "dedicated path" in text
+    assert "docs/deploy.md" in markdown_section(README, "Install and deploy")
+
+
+def test_the_readme_permissions_table_has_one_row_per_statement_with_its_actions(template, role_name):
+    by_sid = statements_for(template, role_name, CreateLoginProfile="true", KmsKeyArn=FAKE_KMS_KEY)
+    rows = {}
+    for line in markdown_section(README, "Permissions").splitlines():
+        cells = line.split(" | ")
+        if line.startswith("| `") and len(cells) > 2:
+            sid = re.search(r"`(\w+)`", cells[0]).group(1)
+            assert sid not in rows, f"two rows for {sid}"
+            rows[sid] = {name.split(":")[-1] for name in re.findall(r"`([\w:]+)`", cells[1])}
+    assert rows.keys() == by_sid.keys()
+    for sid, statement in by_sid.items():
+        assert rows[sid] == {a.split(":")[-1] for a in actions_of(statement)}, sid

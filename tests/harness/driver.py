@@ -95,24 +95,17 @@ class SecretsManagerDriver:
         return self.run_steps(secret_arn, token, rotation_token, max_attempts)
 
     def test_run(self, secret_arn: str, rotation_token: Optional[str] = None) -> RotationRecord:
-        """Secrets Manager's test run: ``AWSPENDING`` holds the same value as ``AWSCURRENT``.
-
-        The current value is put under a fresh token staged AWSPENDING, and the steps
-        up to testSecret run on it; the pending label is then removed again.
-        """
+        """Secrets Manager's test run (``rotate-secret --no-rotate-immediately``): the current
+        value is put under a fresh token staged ``AWSPENDING``, ``testSecret`` alone is invoked
+        on it, and the pending label is removed again."""
         token = str(uuid.uuid4())
         current = self.aws.sm.get_secret_value(SecretId=secret_arn, VersionStage="AWSCURRENT")["SecretString"]
         self.aws.control.set_rotation_enabled(secret_arn, True)
         self.aws.sm.put_secret_value(SecretId=secret_arn, ClientRequestToken=token, SecretString=current,
                                      VersionStages=["AWSPENDING"])
-        record = RotationRecord(token, steps=STEPS[:3])
-        attempt = []
-        record.attempts.append(attempt)
-        for step in STEPS[:3]:
-            result = self.invoke_step(step, secret_arn, token, rotation_token)
-            attempt.append((step, result))
-            if not result.ok:
-                break
+        record = RotationRecord(token, steps=("testSecret",))
+        result = self.invoke_step("testSecret", secret_arn, token, rotation_token)
+        record.attempts.append([("testSecret", result)])
         self.aws.sm.update_secret_version_stage(SecretId=secret_arn, VersionStage="AWSPENDING",
                                                 RemoveFromVersionId=token)
         return record

@@ -30,9 +30,9 @@ ROTATION_CALLS = [
     ("secretsmanager", "DescribeSecret"),  # setSecret
     ("iam", "GetUser"),
     ("iam", "UpdateLoginProfile"),
+    ("secretsmanager", "UpdateSecretVersionStage"),  # IAM_APPLIED -> token: IAM accepted it
     ("secretsmanager", "DescribeSecret"),  # testSecret
     ("iam", "GetLoginProfile"),
-    ("iam", "GetAccountPasswordPolicy"),
     ("secretsmanager", "DescribeSecret"),  # finishSecret
     ("secretsmanager", "UpdateSecretVersionStage"),  # AWSCURRENT -> token
     ("secretsmanager", "UpdateSecretVersionStage"),  # remove AWSPENDING
@@ -44,7 +44,7 @@ FUNCTION_ERROR_TYPES = frozenset({
     "InvalidEvent", "InvalidConfig", "SecretNotFound", "RotationNotEnabled", "UnknownVersion", "VersionNotPending",
     "CurrentValueMissing", "PendingValueMissing", "InvalidSecretValue", "UserMismatch", "UserNotFound",
     "BindingTagMissing", "BindingTagMismatch", "LoginProfileMissing", "PolicyUnsatisfiable",
-    "PasswordPolicyViolation", "PendingPasswordRejected", "ResetRequiredMismatch", "EntityTemporarilyUnmodifiable",
+    "PasswordPolicyViolation", "SecretArnTooLong", "PendingNotApplied", "EntityTemporarilyUnmodifiable",
     "LimitExceeded", "Randomness", "AwsApiError",
 })
 IAM_PASSWORD_WRITES = ("iam:UpdateLoginProfile", "iam:CreateLoginProfile", "iam:ChangePassword")

@@ -139,15 +139,15 @@ def test_a_crash_at_update_login_profile_under_reuse_prevention_still_converges(
 REUSE_RETRY_CALLS = [
     ("secretsmanager", "DescribeSecret"),  # createSecret
     ("secretsmanager", "GetSecretValue"),  # the token's value: there, already created
-    ("secretsmanager", "DescribeSecret"),  # setSecret
+    ("secretsmanager", "DescribeSecret"),  # setSecret: no IAM_APPLIED on the token yet
     ("secretsmanager", "GetSecretValue"),  # AWSCURRENT (the pending value is cached)
     ("iam", "GetUser"),
     ("iam", "UpdateLoginProfile"),  # refused: PasswordPolicyViolation (reuse)
     ("iam", "GetAccountPasswordPolicy"),
     ("iam", "GetLoginProfile"),
+    ("secretsmanager", "UpdateSecretVersionStage"),  # IAM_APPLIED -> token
     ("secretsmanager", "DescribeSecret"),  # testSecret
     ("iam", "GetLoginProfile"),
-    ("iam", "GetAccountPasswordPolicy"),
     ("secretsmanager", "DescribeSecret"),  # finishSecret
     ("secretsmanager", "UpdateSecretVersionStage"),
     ("secretsmanager", "UpdateSecretVersionStage"),

@@ -1,9 +1,10 @@
 """Replays: Secrets Manager (or Lambda) may deliver a step again after it succeeded.
-A replayed step succeeds and writes nothing it has already written: createSecret
-stores no second value, finishSecret moves no label, a whole rotation replayed after
-it finished writes nothing. setSecret re-applies the same password when IAM lets it
-(nothing changes); with reuse prevention IAM refuses it and the step counts it as
-already applied.
+A replayed step succeeds and writes nothing: createSecret stores no second value,
+setSecret finds IAM's acceptance recorded on the version (IAM_APPLIED) and calls no
+IAM write, finishSecret moves no label, a whole rotation replayed after it finished
+writes nothing. A setSecret retried after IAM applied the password but before the
+step recorded it (a crash) is refused as a reuse under reuse prevention and counts
+as already applied.
 """
 
 from __future__ import annotations
@@ -61,19 +62,14 @@ def test_a_step_replayed_right_after_it_succeeded_writes_nothing_new(aws, functi
         writes = write_counts(aws)
         assert replay.ok, (replay.error_type, replay.error_message)
         after = observable(aws, user)
-        if step == "setSecret":
-            # No reuse prevention: IAM accepts the same password again (its history records
-            # the same password once more); the password, versions and labels stay as they were.
-            after, before = (after[0], *after[2:]), (before[0], *before[2:])
         assert after == before
         assert_invariant(aws, user, f"after {step} was replayed")
-        if step == "setSecret":
-            assert set(writes) <= {"iam:UpdateLoginProfile"}, writes
-            assert writes.get("iam:UpdateLoginProfile", 0) <= 1
-        else:
-            assert writes == {}, writes
+        assert writes == {}, writes
         if step == "createSecret":
             assert replay.body["Outcome"] == "already_created"
+        if step == "setSecret":
+            assert replay.body["Outcome"] == "already_applied"
+            assert not any(action.startswith("iam:") for action in aws.control.counts()), aws.control.counts()
         if step == "finishSecret":
             assert replay.body["Outcome"] == "already_current"
         for rest in STEPS[STEPS.index(step) + 1:]:
@@ -83,7 +79,7 @@ def test_a_step_replayed_right_after_it_succeeded_writes_nothing_new(aws, functi
 
 
 @pytest.mark.parametrize("process", ["warm", "cold"])
-def test_a_replayed_set_secret_under_reuse_prevention_counts_as_already_applied(
+def test_a_set_secret_retried_before_it_recorded_iam_acceptance_counts_as_already_applied_under_reuse_prevention(
         aws, function, rotation_token, process):
     with record_case(CATEGORY):
         aws.set_policy(**REUSE_POLICY)
@@ -91,13 +87,18 @@ def test_a_replayed_set_secret_under_reuse_prevention_counts_as_already_applied(
         driver = SecretsManagerDriver(aws, function)
         token = driver.start(user.secret_arn)
         run_until(driver, user, token, rotation_token, "setSecret")
+        # As if the step had died between UpdateLoginProfile and recording IAM's acceptance.
+        aws.sm.update_secret_version_stage(SecretId=user.secret_arn, VersionStage="IAM_APPLIED",
+                                           RemoveFromVersionId=token)
         if process == "cold":
             function.kill()
         before = observable(aws, user)
         replay = driver.invoke_step("setSecret", user.secret_arn, token, rotation_token)
         assert replay.ok, (replay.error_type, replay.error_message)
         assert replay.body["Outcome"] == "already_applied"
-        assert observable(aws, user) == before  # IAM refused it: no password change, no history entry
+        after = observable(aws, user)
+        assert after[:2] == before[:2]  # IAM refused it: no password change, no history entry
+        assert "IAM_APPLIED" in after[2][token]  # and the step recorded the acceptance again
         record = driver.run_steps(user.secret_arn, token, rotation_token, max_attempts=1)
         assert_converged(aws, user, record, old_password=INITIAL_PASSWORD)
 
@@ -149,8 +150,10 @@ def test_the_test_run_with_pending_equal_to_current_under_reuse_prevention_chang
         user = aws.bound_user("replay-test-run")
         driver = SecretsManagerDriver(aws, function)
         before = digest(aws.control.iam_password(user.username))
+        aws.control.clear_calls()
         record = driver.test_run(user.secret_arn, rotation_token=rotation_token)
         assert record.succeeded, record.last_error
-        assert dict(record.attempts[0])["setSecret"].body["Outcome"] == "already_applied"
+        assert dict(record.attempts[0])["testSecret"].body["Outcome"] == "setup_verified"
+        assert not any(action.startswith("iam:") and action in write_counts(aws) for action in aws.control.counts())
         assert digest(aws.control.iam_password(user.username)) == before
         assert aws.value(user.secret_arn)["password"] == INITIAL_PASSWORD

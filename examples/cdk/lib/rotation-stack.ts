@@ -74,6 +74,7 @@ export class PasswordRotationStack extends cdk.Stack {
       throw new Error(`architecture must be arm64 or x86_64, got ${props.architecture}`);
     }
     const createLoginProfile = props.config.CREATE_LOGIN_PROFILE === 'true';
+    const requireBindingTag = props.config.REQUIRE_BINDING_TAG === 'true';
     if (props.exampleUserName && !createLoginProfile) {
       throw new Error('the example user has no console password until its first rotation: it needs CREATE_LOGIN_PROFILE=true');
     }
@@ -101,6 +102,13 @@ export class PasswordRotationStack extends cdk.Stack {
       arnFormat: cdk.ArnFormat.NO_RESOURCE_NAME,
     });
 
+    // With REQUIRE_BINDING_TAG=true, IAM itself refuses password writes to users without the
+    // binding tag (defence in depth). IAM can test that the tag exists, not that it names the
+    // secret: the function checks that.
+    const writeConditions = requireBindingTag
+      ? { Null: { [`aws:ResourceTag/${BINDING_TAG}`]: 'false' } }
+      : undefined;
+
     const statements: iam.PolicyStatement[] = [
       // Secrets Manager: only secrets whose rotation function is this function.
       new iam.PolicyStatement({
@@ -114,11 +122,19 @@ export class PasswordRotationStack extends cdk.Stack {
         resources: [this.formatArn({ service: 'secretsmanager', resource: 'secret', resourceName: '*', arnFormat: cdk.ArnFormat.COLON_RESOURCE_NAME })],
         conditions: { StringEquals: { 'secretsmanager:resource/AllowRotationLambdaArn': functionArn } },
       }),
-      // IAM: read the user's binding tag and login profile, set its password; users under the path only.
+      // IAM reads: the user's binding tag and login profile; users under the path only. No tag
+      // condition: the function must read an untagged user to report BindingTagMissing.
       new iam.PolicyStatement({
-        sid: 'ManageConsolePasswordsOfUsersUnderPath',
-        actions: ['iam:GetUser', 'iam:GetLoginProfile', 'iam:UpdateLoginProfile'],
+        sid: 'ReadUsersUnderPath',
+        actions: ['iam:GetUser', 'iam:GetLoginProfile'],
         resources: [usersUnderPath],
+      }),
+      // IAM write: set the password; with REQUIRE_BINDING_TAG=true, only of tagged users.
+      new iam.PolicyStatement({
+        sid: 'UpdateConsolePasswordsOfUsersUnderPath',
+        actions: ['iam:UpdateLoginProfile'],
+        resources: [usersUnderPath],
+        conditions: writeConditions,
       }),
       // IAM: the account password policy is account-level: it has no ARN to scope to.
       new iam.PolicyStatement({
@@ -139,13 +155,15 @@ export class PasswordRotationStack extends cdk.Stack {
         sid: 'CreateConsolePasswordsOfUsersUnderPath',
         actions: ['iam:CreateLoginProfile'],
         resources: [usersUnderPath],
+        conditions: writeConditions,
       }));
     }
     if (props.kmsKeyArn) {
       // KMS: the secrets' customer managed key, only through Secrets Manager in this region.
+      // Secrets Manager decrypts to read and makes a data key to write; it never calls kms:Encrypt.
       statements.push(new iam.PolicyStatement({
         sid: 'UseSecretsKeyThroughSecretsManagerOnly',
-        actions: ['kms:Decrypt', 'kms:Encrypt', 'kms:GenerateDataKey'],
+        actions: ['kms:Decrypt', 'kms:GenerateDataKey'],
         resources: [props.kmsKeyArn],
         conditions: { StringEquals: { 'kms:ViaService': `secretsmanager.${this.region}.amazonaws.com` } },
       }));
