@@ -15,6 +15,7 @@ use aws_sdk_secretsmanager::operation::put_secret_value::{
 };
 use aws_sdk_secretsmanager::operation::update_secret_version_stage::UpdateSecretVersionStageOutput;
 use aws_sdk_secretsmanager::types::error::{ResourceExistsException, ResourceNotFoundException};
+use aws_sdk_secretsmanager::types::RotationRulesType;
 use aws_smithy_mocks::{mock, mock_client, RuleMode};
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::http::StatusCode;
@@ -115,7 +116,13 @@ async fn describe_maps_rotation_and_version_stages() {
             .arn(ARN)
             .rotation_enabled(true)
             .version_ids_to_stages("v1", vec!["AWSCURRENT".into()])
-            .version_ids_to_stages("tok-1", vec!["AWSPENDING".into()])
+            .version_ids_to_stages("tok-1", vec!["AWSPENDING".into(), "IAM_APPLIED".into()])
+            .rotation_rules(
+                RotationRulesType::builder()
+                    .schedule_expression("rate(10 days)")
+                    .automatically_after_days(10)
+                    .build(),
+            )
             .build()
     });
     let store = SecretsManagerStore::new(mock_client!(aws_sdk_secretsmanager, [&rule]));
@@ -124,6 +131,8 @@ async fn describe_maps_rotation_and_version_stages() {
     assert!(metadata.rotation_enabled);
     assert_eq!(metadata.version_with("AWSPENDING"), Some("tok-1"));
     assert!(metadata.has_stage("v1", "AWSCURRENT"));
+    assert!(metadata.has_stage("tok-1", "IAM_APPLIED"));
+    assert_eq!(metadata.rotation_rules.interval_hours(), Some(240));
 }
 
 #[tokio::test]
@@ -306,6 +315,8 @@ async fn the_account_policy_maps_to_classes_length_and_reuse() {
                     .require_symbols(true)
                     .require_numbers(true)
                     .password_reuse_prevention(5)
+                    .max_password_age(45)
+                    .hard_expiry(true)
                     .build(),
             )
             .build()
@@ -314,6 +325,8 @@ async fn the_account_policy_maps_to_classes_length_and_reuse() {
     let policy = iam.password_policy().await.expect("read").expect("present");
     assert_eq!(policy.minimum_length, 20);
     assert_eq!(policy.reuse_prevention, 5);
+    assert_eq!(policy.max_password_age_days, Some(45));
+    assert!(policy.hard_expiry);
     assert_eq!(
         policy.required_classes.into_iter().collect::<Vec<_>>(),
         vec![CharClass::Number, CharClass::Symbol]

@@ -249,14 +249,24 @@ def tagged(value):
     return arrange
 
 
-def reset_flag_changed(ctx):
-    ctx.steps = ["createSecret", "setSecret", "testSecret"]
-    ctx.before_last = lambda c: c.aws.iam.update_login_profile(UserName=c.user.username, PasswordResetRequired=True)
+def never_applied(step):
+    """A pending value IAM never accepted (no setSecret): testSecret and finishSecret refuse it."""
+    def arrange(ctx):
+        ctx.aws.sm.put_secret_value(SecretId=ctx.user.secret_arn, ClientRequestToken=ctx.token,
+                                    SecretString=json.dumps({"username": ctx.user.username,
+                                                             "password": "Never-Applied-Passw0rd!"}),
+                                    VersionStages=["AWSPENDING"])
+        ctx.steps = [step]
+    return Case(f"{step}-on-a-version-never-applied", "PendingNotApplied",
+                lambda c: f"version {c.token} of secret {c.user.secret_arn} is not applied to IAM", arrange)
 
 
-def policy_tightened(ctx):
-    ctx.steps = ["createSecret", "setSecret", "testSecret"]
-    ctx.before_last = lambda c: c.aws.set_policy(MinimumPasswordLength=64)
+def arn_too_long(ctx):
+    arn = ctx.aws.sm.create_secret(Name="console/" + "z" * 220,
+                                   SecretString=json.dumps({"username": ctx.user.username}))["ARN"]
+    ctx.token = SecretsManagerDriver(ctx.aws, None).start(arn)
+    ctx.secret_id = arn
+    ctx.steps = ["createSecret"]
 
 
 USER_CASES = [
@@ -269,10 +279,10 @@ USER_CASES = [
          "is bound to secret arn:aws:secretsmanager:us-east-1:123456789012:secret:other-Zz9Zz9",
          tagged("arn:aws:secretsmanager:us-east-1:123456789012:secret:other-Zz9Zz9")),
     Case("binding-tag-empty", "BindingTagMismatch", "is bound to secret , not to", tagged("")),
-    Case("reset-flag-changed-before-test-secret", "ResetRequiredMismatch",
-         "has PasswordResetRequired=true, but PASSWORD_RESET_REQUIRED=false", reset_flag_changed),
-    Case("policy-tightened-before-test-secret", "PendingPasswordRejected",
-         "does not satisfy the account password policy: it is shorter than 64 characters", policy_tightened),
+    never_applied("testSecret"),
+    never_applied("finishSecret"),
+    Case("secret-arn-longer-than-a-tag-value", "SecretArnTooLong",
+         "characters, but an IAM tag value holds at most 256", arn_too_long),
 ]
 
 
