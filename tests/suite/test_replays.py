@@ -140,7 +140,7 @@ def test_a_rotation_retried_from_the_start_after_test_secret_failed_stores_one_v
         assert record.attempts[0][-1][0] == "testSecret"
         assert dict(record.attempts[1])["createSecret"].body["Outcome"] == "already_created"
         assert counts.get("secretsmanager:PutSecretValue") == 1
-        assert counts.get("secretsmanager:UpdateSecretVersionStage") == 2
+        assert counts.get("secretsmanager:UpdateSecretVersionStage") == 3  # IAM_APPLIED, then the two of finishSecret
 
 
 def test_the_test_run_with_pending_equal_to_current_under_reuse_prevention_changes_nothing(
