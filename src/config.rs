@@ -5,8 +5,13 @@
 //! Manager's own rotation functions (`PASSWORD_LENGTH`, `EXCLUDE_CHARACTERS`, ...),
 //! so users can carry their settings over.
 
+use std::time::Duration;
+
+use crate::adapters::SchedulerSettings;
 use crate::error::{Result, RotationError};
 use crate::password::{GeneratorSettings, MAX_PASSWORD_LENGTH};
+use crate::reset::settings::MAX_DELAY_MINUTES;
+use crate::reset::ResetSettings;
 
 /// Everything the operator can set.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,6 +24,12 @@ pub struct Config {
     pub create_login_profile: bool,
     /// Refuse users whose `password-rotation:secret-arn` tag is not the secret's ARN.
     pub require_binding_tag: bool,
+    /// Event-triggered resets (`RESET_DRY_RUN`, `RESET_DELAY_MINUTES`, `FUNCTION_ROLE_ARN`).
+    pub reset: ResetSettings,
+    /// Where reset schedules go (`SCHEDULE_GROUP`, `SCHEDULER_ROLE_ARN`).
+    pub scheduler: SchedulerSettings,
+    /// The bus for outcome events (`OUTCOME_EVENT_BUS`), if any.
+    pub outcome_event_bus: Option<String>,
 }
 
 impl Default for Config {
@@ -28,6 +39,9 @@ impl Default for Config {
             password_reset_required: false,
             create_login_profile: false,
             require_binding_tag: true,
+            reset: ResetSettings::default(),
+            scheduler: SchedulerSettings::default(),
+            outcome_event_bus: None,
         }
     }
 }
@@ -42,6 +56,11 @@ impl Config {
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self> {
         let defaults = Self::default();
         let flag = |name: &str, default: bool| parse_bool(name, lookup(name), default);
+        let text = |name: &str| {
+            lookup(name)
+                .map(|value| value.trim().to_owned())
+                .filter(|value| !value.is_empty())
+        };
         let generator = GeneratorSettings {
             length: parse_length(lookup("PASSWORD_LENGTH"))?,
             exclude_characters: lookup("EXCLUDE_CHARACTERS").unwrap_or_default(),
@@ -65,6 +84,16 @@ impl Config {
             )?,
             create_login_profile: flag("CREATE_LOGIN_PROFILE", defaults.create_login_profile)?,
             require_binding_tag: flag("REQUIRE_BINDING_TAG", defaults.require_binding_tag)?,
+            reset: ResetSettings {
+                dry_run: flag("RESET_DRY_RUN", defaults.reset.dry_run)?,
+                delay: parse_delay(lookup("RESET_DELAY_MINUTES"))?,
+                function_role_arn: text("FUNCTION_ROLE_ARN"),
+            },
+            scheduler: SchedulerSettings {
+                group: text("SCHEDULE_GROUP"),
+                role_arn: text("SCHEDULER_ROLE_ARN"),
+            },
+            outcome_event_bus: text("OUTCOME_EVENT_BUS"),
         })
     }
 }
@@ -80,6 +109,20 @@ fn parse_length(raw: Option<String>) -> Result<usize> {
         ))),
         Err(_) => Err(RotationError::InvalidConfig(format!(
             "PASSWORD_LENGTH={raw:?} is not a whole number"
+        ))),
+    }
+}
+
+fn parse_delay(raw: Option<String>) -> Result<Duration> {
+    let Some(raw) = raw.filter(|value| !value.trim().is_empty()) else {
+        return Ok(ResetSettings::default().delay);
+    };
+    match raw.trim().parse::<u64>() {
+        Ok(minutes) if (1..=MAX_DELAY_MINUTES).contains(&minutes) => {
+            Ok(Duration::from_secs(minutes * 60))
+        }
+        _ => Err(RotationError::InvalidConfig(format!(
+            "RESET_DELAY_MINUTES={raw:?} is not a whole number of minutes in 1..={MAX_DELAY_MINUTES}"
         ))),
     }
 }
@@ -145,6 +188,28 @@ mod tests {
     }
 
     #[test]
+    fn the_reset_settings_are_read_and_blank_ones_are_unset() {
+        let config = config(&[
+            ("RESET_DRY_RUN", "true"),
+            ("RESET_DELAY_MINUTES", "15"),
+            ("FUNCTION_ROLE_ARN", "arn:aws:iam::123456789012:role/r"),
+            ("SCHEDULE_GROUP", "g"),
+            ("SCHEDULER_ROLE_ARN", " "),
+            ("OUTCOME_EVENT_BUS", "outcomes"),
+        ])
+        .expect("valid");
+        assert!(config.reset.dry_run);
+        assert_eq!(config.reset.delay, Duration::from_secs(15 * 60));
+        assert_eq!(
+            config.reset.function_role_arn.as_deref(),
+            Some("arn:aws:iam::123456789012:role/r")
+        );
+        assert_eq!(config.scheduler.group.as_deref(), Some("g"));
+        assert_eq!(config.scheduler.role_arn, None);
+        assert_eq!(config.outcome_event_bus.as_deref(), Some("outcomes"));
+    }
+
+    #[test]
     fn invalid_values_are_refused_with_the_variable_named() {
         for (name, value, expected) in [
             ("PASSWORD_LENGTH", "129", "outside 1..=128"),
@@ -154,6 +219,10 @@ mod tests {
             ("EXCLUDE_NUMBERS", "yes", "not true or false"),
             ("REQUIRE_BINDING_TAG", "0", "not true or false"),
             ("CREATE_LOGIN_PROFILE", "maybe", "not true or false"),
+            ("RESET_DRY_RUN", "perhaps", "not true or false"),
+            ("RESET_DELAY_MINUTES", "0", "in 1..=1440"),
+            ("RESET_DELAY_MINUTES", "1441", "in 1..=1440"),
+            ("RESET_DELAY_MINUTES", "soon", "not a whole number"),
         ] {
             let error = config(&[(name, value)]).expect_err("invalid");
             let message = error.to_string();

@@ -158,6 +158,35 @@ pub enum RotationError {
         token: String,
     },
 
+    /// A reset was asked for a secret whose rotation function is another one.
+    #[error("secret {secret} is rotated by {rotation_function}, not by this function; its rotation is left alone")]
+    RotatedByAnotherFunction {
+        /// The secret ARN.
+        secret: String,
+        /// The secret's `RotationLambdaARN` (empty when none).
+        rotation_function: String,
+    },
+
+    /// The user's binding tag names a secret whose `AWSCURRENT` names another user.
+    #[error("IAM user {user} is bound to secret {secret}, but that secret names IAM user {named}")]
+    SecretNamesAnotherUser {
+        /// The IAM user name.
+        user: String,
+        /// The secret ARN.
+        secret: String,
+        /// The user the secret's value names.
+        named: String,
+    },
+
+    /// A reset waited for a rotation in progress through every attempt.
+    #[error("the reset of secret {secret} waited {attempts} times for the rotation in progress to end; it stays unfinished (see \"When a rotation stops midway\")")]
+    ResetRetriesExhausted {
+        /// The secret ARN.
+        secret: String,
+        /// How many attempts were made.
+        attempts: u32,
+    },
+
     /// IAM kept answering `EntityTemporarilyUnmodifiable` through every retry.
     #[error("IAM user {user} stayed temporarily unmodifiable (EntityTemporarilyUnmodifiable) through every retry")]
     EntityTemporarilyUnmodifiable {
@@ -212,6 +241,9 @@ impl RotationError {
             Self::PasswordPolicyViolation { .. } => "PasswordPolicyViolation",
             Self::SecretArnTooLong { .. } => "SecretArnTooLong",
             Self::NotApplied { .. } => "PendingNotApplied",
+            Self::RotatedByAnotherFunction { .. } => "RotatedByAnotherFunction",
+            Self::SecretNamesAnotherUser { .. } => "SecretNamesAnotherUser",
+            Self::ResetRetriesExhausted { .. } => "ResetRetriesExhausted",
             Self::EntityTemporarilyUnmodifiable { .. } => "EntityTemporarilyUnmodifiable",
             Self::LimitExceeded { .. } => "LimitExceeded",
             Self::Randomness => "Randomness",

@@ -90,6 +90,11 @@ impl RotationEvent {
                 kind(payload)
             )));
         };
+        if fields.get("Step").is_none() {
+            return Err(invalid(
+                "Step is missing: the payload is neither a rotation step (Step, SecretId, ClientRequestToken) nor an EventBridge event (source, detail-type, detail)".into(),
+            ));
+        }
         let step_name = required_string(fields, "Step")?;
         let step = Step::parse(step_name).ok_or_else(|| {
             invalid("Step is not one of createSecret, setSecret, testSecret, finishSecret".into())

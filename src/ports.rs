@@ -34,6 +34,8 @@ pub struct SecretMetadata {
     pub versions: HashMap<String, Vec<String>>,
     /// How often the secret rotates, as `DescribeSecret`'s `RotationRules` say.
     pub rotation_rules: RotationRules,
+    /// The secret's rotation function (`RotationLambdaARN`), if any.
+    pub rotation_lambda_arn: Option<String>,
 }
 
 /// A secret's `RotationRules`, as `DescribeSecret` returns them.

@@ -12,6 +12,7 @@ use super::api_error;
 use crate::error::{Result, RotationError};
 use crate::password::{CharClass, PasswordPolicy};
 use crate::ports::{CreateOutcome, IamUser, LoginProfile, LoginProfiles};
+use crate::reset::ports::Users;
 
 const SERVICE: &str = "iam";
 
@@ -220,5 +221,11 @@ impl LoginProfiles for IamLoginProfiles {
                 hard_expiry: policy.hard_expiry().unwrap_or(false),
             }
         }))
+    }
+}
+
+impl Users for IamLoginProfiles {
+    async fn get_user(&self, user: &str) -> Result<IamUser> {
+        LoginProfiles::get_user(self, user).await
     }
 }

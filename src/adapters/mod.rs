@@ -1,12 +1,14 @@
-//! SDK adapters: the ports implemented over `aws-sdk-secretsmanager` and
-//! `aws-sdk-iam`, and the shared SDK configuration.
+//! SDK adapters: the ports implemented over `aws-sdk-secretsmanager`, `aws-sdk-iam`,
+//! `aws-sdk-scheduler` and `aws-sdk-eventbridge`, and the shared SDK configuration.
 //!
 //! Clients honour the standard SDK environment (`AWS_REGION`, credentials,
 //! `AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_IAM`, `AWS_ENDPOINT_URL_SECRETS_MANAGER`,
 //! `AWS_MAX_ATTEMPTS`, `AWS_RETRY_MODE`), so one binary runs against AWS, a VPC
 //! endpoint or an emulator.
 
+pub mod events;
 pub mod iam;
+pub mod scheduler;
 pub mod secrets_manager;
 
 use std::time::Duration;
@@ -19,7 +21,9 @@ use aws_sdk_iam::error::{DisplayErrorContext, ProvideErrorMetadata};
 
 use crate::error::RotationError;
 
+pub use events::EventBridgeOutcomes;
 pub use iam::IamLoginProfiles;
+pub use scheduler::{EventBridgeSchedules, SchedulerSettings};
 pub use secrets_manager::SecretsManagerStore;
 
 /// Attempts per call when `AWS_MAX_ATTEMPTS` is not set: the SDK's standard

@@ -5,7 +5,10 @@ use secrecy::{ExposeSecret, SecretString};
 
 use super::api_error;
 use crate::error::{Result, RotationError};
-use crate::ports::{PutOutcome, RotationRules, SecretMetadata, SecretStore, AWSPENDING};
+use crate::ports::{
+    PutOutcome, RotationRules, SecretMetadata, SecretStore, AWSCURRENT, AWSPENDING,
+};
+use crate::reset::ports::{RotateOutcome, RotationControl, VersionInfo};
 
 const SERVICE: &str = "secretsmanager";
 
@@ -58,6 +61,7 @@ impl SecretStore for SecretsManagerStore {
                     schedule_expression: rules.schedule_expression().map(str::to_owned),
                 })
                 .unwrap_or_default(),
+            rotation_lambda_arn: output.rotation_lambda_arn().map(str::to_owned),
         })
     }
 
@@ -138,5 +142,83 @@ impl SecretStore for SecretsManagerStore {
             .await
             .map_err(|error| api_error(SERVICE, "UpdateSecretVersionStage", &error))?;
         Ok(())
+    }
+}
+
+impl RotationControl for SecretsManagerStore {
+    async fn describe(&self, secret_id: &str) -> Result<SecretMetadata> {
+        SecretStore::describe(self, secret_id).await
+    }
+
+    async fn current_value(&self, secret_id: &str) -> Result<Option<SecretString>> {
+        let result = self
+            .client
+            .get_secret_value()
+            .secret_id(secret_id)
+            .version_stage(AWSCURRENT)
+            .send()
+            .await;
+        match result {
+            Ok(output) => Ok(output.secret_string().map(SecretString::from)),
+            Err(error)
+                if error
+                    .as_service_error()
+                    .is_some_and(|e| e.is_resource_not_found_exception()) =>
+            {
+                Ok(None)
+            }
+            Err(error) => Err(api_error(SERVICE, "GetSecretValue", &error)),
+        }
+    }
+
+    async fn versions(&self, secret_id: &str) -> Result<Vec<VersionInfo>> {
+        let mut versions = Vec::new();
+        let mut pages = self
+            .client
+            .list_secret_version_ids()
+            .secret_id(secret_id)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|error| api_error(SERVICE, "ListSecretVersionIds", &error))?;
+            versions.extend(page.versions().iter().map(|version| {
+                VersionInfo {
+                    id: version.version_id().unwrap_or_default().to_owned(),
+                    stages: version.version_stages().to_vec(),
+                    created: version
+                        .created_date()
+                        .and_then(|date| std::time::SystemTime::try_from(*date).ok()),
+                }
+            }));
+        }
+        Ok(versions)
+    }
+
+    async fn rotate(&self, secret_id: &str) -> Result<RotateOutcome> {
+        let result = self
+            .client
+            .rotate_secret()
+            .secret_id(secret_id)
+            .send()
+            .await;
+        match result {
+            Ok(output) => Ok(RotateOutcome::Started(
+                output.version_id().unwrap_or_default().to_owned(),
+            )),
+            // Secrets Manager's answer while AWSPENDING is on another version than
+            // AWSCURRENT: "A previous rotation isn't complete. That rotation will be
+            // reattempted." Other InvalidRequestExceptions stay errors.
+            Err(error)
+                if error.as_service_error().is_some_and(|e| {
+                    e.is_invalid_request_exception()
+                        && e.meta()
+                            .message()
+                            .is_some_and(|m| m.to_ascii_lowercase().contains("previous rotation"))
+                }) =>
+            {
+                Ok(RotateOutcome::InProgress)
+            }
+            Err(error) => Err(api_error(SERVICE, "RotateSecret", &error)),
+        }
     }
 }

@@ -166,6 +166,7 @@ impl SecretStore for FakeStore {
             rotation_enabled: state.rotation_enabled,
             versions: state.stages.clone(),
             rotation_rules: state.rotation_rules.clone(),
+            rotation_lambda_arn: None,
         })
     }
 

@@ -1,0 +1,116 @@
+//! [`Schedules`] over `aws-sdk-scheduler`: one-time schedules that invoke the function.
+
+use aws_sdk_scheduler::types::{
+    ActionAfterCompletion, FlexibleTimeWindow, FlexibleTimeWindowMode, Target,
+};
+use aws_sdk_scheduler::Client;
+
+use super::api_error;
+use crate::error::{Result, RotationError};
+use crate::reset::ports::{OneTimeSchedule, ScheduleOutcome, Schedules};
+
+const SERVICE: &str = "scheduler";
+
+/// Where schedules go and whom Scheduler acts as (`SCHEDULE_GROUP`, `SCHEDULER_ROLE_ARN`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SchedulerSettings {
+    /// The schedule group.
+    pub group: Option<String>,
+    /// The role EventBridge Scheduler assumes to invoke the function.
+    pub role_arn: Option<String>,
+}
+
+/// EventBridge Scheduler through the AWS SDK.
+#[derive(Debug, Clone)]
+pub struct EventBridgeSchedules {
+    client: Client,
+    settings: SchedulerSettings,
+}
+
+impl EventBridgeSchedules {
+    /// Wraps a client (built once per process).
+    pub fn new(client: Client, settings: SchedulerSettings) -> Self {
+        Self { client, settings }
+    }
+
+    /// Builds the client from the shared SDK configuration.
+    pub fn from_conf(config: &aws_config::SdkConfig, settings: SchedulerSettings) -> Self {
+        Self::new(Client::new(config), settings)
+    }
+
+    fn configured(&self) -> Result<(&str, &str)> {
+        match (&self.settings.group, &self.settings.role_arn) {
+            (Some(group), Some(role)) => Ok((group, role)),
+            _ => Err(RotationError::InvalidConfig(
+                "SCHEDULE_GROUP and SCHEDULER_ROLE_ARN must be set for delayed resets and for retries after a rotation in progress".into(),
+            )),
+        }
+    }
+}
+
+/// Scheduler's one-time expression: `at(yyyy-mm-ddThh:mm:ss)`, in UTC.
+pub fn at_expression(at: std::time::SystemTime) -> String {
+    let stamp = humantime::format_rfc3339_seconds(at).to_string();
+    format!("at({})", stamp.trim_end_matches('Z'))
+}
+
+impl Schedules for EventBridgeSchedules {
+    async fn create(&self, schedule: &OneTimeSchedule) -> Result<ScheduleOutcome> {
+        let (group, role) = self.configured()?;
+        let target = Target::builder()
+            .arn(&schedule.target_arn)
+            .role_arn(role)
+            .input(&schedule.input)
+            .build()
+            .map_err(|error| RotationError::InvalidConfig(format!("schedule target: {error}")))?;
+        let window = FlexibleTimeWindow::builder()
+            .mode(FlexibleTimeWindowMode::Off)
+            .build()
+            .map_err(|error| RotationError::InvalidConfig(format!("schedule window: {error}")))?;
+        let result = self
+            .client
+            .create_schedule()
+            .name(&schedule.name)
+            .group_name(group)
+            .schedule_expression(at_expression(schedule.at))
+            .schedule_expression_timezone("UTC")
+            .flexible_time_window(window)
+            .action_after_completion(ActionAfterCompletion::Delete)
+            .target(target)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(ScheduleOutcome::Created),
+            Err(error)
+                if error
+                    .as_service_error()
+                    .is_some_and(|e| e.is_conflict_exception()) =>
+            {
+                Ok(ScheduleOutcome::AlreadyExists)
+            }
+            Err(error) => Err(api_error(SERVICE, "CreateSchedule", &error)),
+        }
+    }
+
+    async fn delete(&self, name: &str) -> Result<()> {
+        let (group, _) = self.configured()?;
+        let result = self
+            .client
+            .delete_schedule()
+            .name(name)
+            .group_name(group)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(error)
+                if error
+                    .as_service_error()
+                    .is_some_and(|e| e.is_resource_not_found_exception()) =>
+            {
+                Ok(())
+            }
+            Err(error) => Err(api_error(SERVICE, "DeleteSchedule", &error)),
+        }
+    }
+}

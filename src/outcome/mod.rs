@@ -1,0 +1,60 @@
+//! What the function tells the world after each invocation, besides its log line:
+//! a CloudWatch embedded-metric-format line (no AWS call), and optionally an
+//! outcome event on an EventBridge bus.
+//!
+//! Both carry identifiers and decisions only: never a password, never a
+//! rotation token (the leak scan reads every line the function writes).
+
+pub mod metrics;
+
+use std::future::Future;
+
+use serde::Serialize;
+
+use crate::error::Result;
+
+/// The `source` of the function's outcome events.
+pub const SOURCE: &str = "iam-password-rotation";
+
+/// One outcome event: a rotation finished or failed, or a reset decided.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OutcomeEvent {
+    /// `IAM Password Rotation Finished`, `... Failed`, or `IAM Password Reset Decision`.
+    #[serde(skip)]
+    pub detail_type: &'static str,
+    /// The IAM user, when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// The secret ARN (or the id the event named).
+    #[serde(rename = "secretArn", skip_serializing_if = "Option::is_none")]
+    pub secret_arn: Option<String>,
+    /// The version of the rotation (`ClientRequestToken`), when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// What started it: `rotation` (Secrets Manager) or a reset trigger.
+    pub trigger: String,
+    /// Who acted, for CloudTrail triggers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub principal: Option<String>,
+    /// The triggering event's id (CloudTrail `eventID`).
+    #[serde(rename = "eventId", skip_serializing_if = "Option::is_none")]
+    pub event_id: Option<String>,
+    /// The step's outcome or the reset's decision.
+    pub decision: String,
+    /// The error type, when it failed or was refused.
+    #[serde(rename = "errorType", skip_serializing_if = "Option::is_none")]
+    pub error_type: Option<String>,
+}
+
+/// The detail-type of a finished rotation.
+pub const ROTATION_FINISHED: &str = "IAM Password Rotation Finished";
+/// The detail-type of a failed rotation step.
+pub const ROTATION_FAILED: &str = "IAM Password Rotation Failed";
+/// The detail-type of a reset decision.
+pub const RESET_DECISION: &str = "IAM Password Reset Decision";
+
+/// Where outcome events go (`OUTCOME_EVENT_BUS`); a no-op when no bus is set.
+pub trait OutcomeEvents: Send + Sync {
+    /// One `PutEvents` with these events (at most 10).
+    fn publish(&self, events: &[OutcomeEvent]) -> impl Future<Output = Result<()>> + Send;
+}

@@ -1,0 +1,217 @@
+//! In-memory fakes of the reset ports, recording every call.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::SystemTime;
+
+use secrecy::SecretString;
+
+use super::ports::{
+    OneTimeSchedule, RotateOutcome, RotationControl, ScheduleOutcome, Schedules, Users, VersionInfo,
+};
+use crate::error::{Result, RotationError};
+use crate::ports::{IamUser, RotationRules, SecretMetadata};
+use crate::rotation::BINDING_TAG;
+
+pub const FUNCTION: &str = "arn:aws:lambda:us-east-1:123456789012:function:iam-password-rotation";
+pub const SECRET: &str =
+    "arn:aws:secretsmanager:us-east-1:123456789012:secret:console/alice-AbCdEf";
+pub const OWN_ROLE: &str = "arn:aws:iam::123456789012:role/rotation-role";
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+#[derive(Default)]
+pub struct State {
+    pub users: HashMap<String, IamUser>,
+    pub secrets: HashMap<String, Secret>,
+    pub schedules: HashMap<String, OneTimeSchedule>,
+    pub calls: Vec<String>,
+}
+
+#[derive(Clone)]
+pub struct Secret {
+    pub rotation_enabled: bool,
+    pub rotation_lambda_arn: Option<String>,
+    pub current_user: String,
+    pub versions: Vec<VersionInfo>,
+}
+
+/// IAM, Secrets Manager and Scheduler in memory; clones share state.
+#[derive(Clone, Default)]
+pub struct FakeAws(pub Arc<Mutex<State>>);
+
+impl FakeAws {
+    /// alice, bound to [`SECRET`], which rotates with [`FUNCTION`] and names her.
+    pub fn enrolled() -> Self {
+        let aws = Self::default();
+        aws.add_user("alice", Some(SECRET));
+        aws.add_secret(SECRET, "alice", Some(FUNCTION));
+        aws
+    }
+
+    pub fn add_user(&self, name: &str, bound_to: Option<&str>) {
+        let tags = bound_to
+            .map(|arn| (BINDING_TAG.to_owned(), arn.to_owned()))
+            .into_iter()
+            .collect();
+        lock(&self.0).users.insert(
+            name.into(),
+            IamUser {
+                name: name.into(),
+                tags,
+            },
+        );
+    }
+
+    pub fn add_secret(&self, arn: &str, user: &str, function: Option<&str>) {
+        lock(&self.0).secrets.insert(
+            arn.into(),
+            Secret {
+                rotation_enabled: true,
+                rotation_lambda_arn: function.map(str::to_owned),
+                current_user: user.into(),
+                versions: vec![VersionInfo {
+                    id: "v-current".into(),
+                    stages: vec!["AWSCURRENT".into()],
+                    created: Some(SystemTime::UNIX_EPOCH),
+                }],
+            },
+        );
+    }
+
+    pub fn with_secret(&self, arn: &str, change: impl FnOnce(&mut Secret)) {
+        if let Some(secret) = lock(&self.0).secrets.get_mut(arn) {
+            change(secret);
+        }
+    }
+
+    /// A rotation in progress: AWSPENDING on a version created at `created`.
+    pub fn rotation_in_progress(&self, arn: &str, created: SystemTime) {
+        self.with_secret(arn, |secret| {
+            secret.versions.push(VersionInfo {
+                id: "v-pending".into(),
+                stages: vec!["AWSPENDING".into()],
+                created: Some(created),
+            })
+        });
+    }
+
+    pub fn calls(&self) -> Vec<String> {
+        lock(&self.0).calls.clone()
+    }
+
+    pub fn writes(&self) -> Vec<String> {
+        self.calls()
+            .into_iter()
+            .filter(|c| {
+                matches!(
+                    c.as_str(),
+                    "RotateSecret" | "CreateSchedule" | "DeleteSchedule"
+                )
+            })
+            .collect()
+    }
+
+    pub fn schedules(&self) -> Vec<OneTimeSchedule> {
+        lock(&self.0).schedules.values().cloned().collect()
+    }
+
+    fn record(&self, call: &str) -> MutexGuard<'_, State> {
+        let mut state = lock(&self.0);
+        state.calls.push(call.into());
+        state
+    }
+}
+
+impl Users for FakeAws {
+    async fn get_user(&self, user: &str) -> Result<IamUser> {
+        let state = self.record("GetUser");
+        state
+            .users
+            .get(user)
+            .cloned()
+            .ok_or_else(|| RotationError::UserNotFound { user: user.into() })
+    }
+}
+
+impl RotationControl for FakeAws {
+    async fn describe(&self, secret_id: &str) -> Result<SecretMetadata> {
+        let state = self.record("DescribeSecret");
+        let secret = state
+            .secrets
+            .get(secret_id)
+            .ok_or_else(|| RotationError::SecretNotFound {
+                secret: secret_id.into(),
+            })?;
+        Ok(SecretMetadata {
+            arn: secret_id.into(),
+            rotation_enabled: secret.rotation_enabled,
+            versions: secret
+                .versions
+                .iter()
+                .map(|v| (v.id.clone(), v.stages.clone()))
+                .collect(),
+            rotation_rules: RotationRules::default(),
+            rotation_lambda_arn: secret.rotation_lambda_arn.clone(),
+        })
+    }
+
+    async fn current_value(&self, secret_id: &str) -> Result<Option<SecretString>> {
+        let state = self.record("GetSecretValue");
+        Ok(state.secrets.get(secret_id).map(|secret| {
+            SecretString::from(
+                serde_json::json!({"username": secret.current_user, "password": "pw-1"})
+                    .to_string(),
+            )
+        }))
+    }
+
+    async fn versions(&self, secret_id: &str) -> Result<Vec<VersionInfo>> {
+        let state = self.record("ListSecretVersionIds");
+        Ok(state
+            .secrets
+            .get(secret_id)
+            .map(|s| s.versions.clone())
+            .unwrap_or_default())
+    }
+
+    async fn rotate(&self, secret_id: &str) -> Result<RotateOutcome> {
+        let mut state = self.record("RotateSecret");
+        let Some(secret) = state.secrets.get_mut(secret_id) else {
+            return Err(RotationError::SecretNotFound {
+                secret: secret_id.into(),
+            });
+        };
+        if secret.versions.iter().any(|v| v.stages == ["AWSPENDING"]) {
+            return Ok(RotateOutcome::InProgress);
+        }
+        secret.versions.push(VersionInfo {
+            id: "v-new".into(),
+            stages: vec!["AWSPENDING".into()],
+            created: Some(SystemTime::now()),
+        });
+        Ok(RotateOutcome::Started("v-new".into()))
+    }
+}
+
+impl Schedules for FakeAws {
+    async fn create(&self, schedule: &OneTimeSchedule) -> Result<ScheduleOutcome> {
+        let mut state = self.record("CreateSchedule");
+        if state.schedules.contains_key(&schedule.name) {
+            return Ok(ScheduleOutcome::AlreadyExists);
+        }
+        state
+            .schedules
+            .insert(schedule.name.clone(), schedule.clone());
+        Ok(ScheduleOutcome::Created)
+    }
+
+    async fn delete(&self, name: &str) -> Result<()> {
+        self.record("DeleteSchedule").schedules.remove(name);
+        Ok(())
+    }
+}

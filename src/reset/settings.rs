@@ -1,0 +1,31 @@
+//! How resets behave, as the operator sets it.
+
+use std::time::Duration;
+
+/// The reset settings (`RESET_*`, `FUNCTION_ROLE_ARN`; see `docs/resets.md`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResetSettings {
+    /// Evaluate and report every trigger, rotate and schedule nothing.
+    pub dry_run: bool,
+    /// How long a console sign-in or a secret read keeps its password.
+    pub delay: Duration,
+    /// The function's own role: its calls are never drift nor a checkout.
+    pub function_role_arn: Option<String>,
+}
+
+impl Default for ResetSettings {
+    fn default() -> Self {
+        Self {
+            dry_run: false,
+            delay: Duration::from_secs(60 * 60),
+            function_role_arn: None,
+        }
+    }
+}
+
+/// The longest delay `RESET_DELAY_MINUTES` may set: one day.
+pub const MAX_DELAY_MINUTES: u64 = 24 * 60;
+/// How long a reset waits for a rotation in progress before it tries again.
+pub const RETRY_DELAY: Duration = Duration::from_secs(5 * 60);
+/// How many times a reset tries (the first included) before it gives up: one hour.
+pub const MAX_ATTEMPTS: u32 = 12;
