@@ -126,7 +126,9 @@ async fn describe_maps_rotation_and_version_stages() {
             .build()
     });
     let store = SecretsManagerStore::new(mock_client!(aws_sdk_secretsmanager, [&rule]));
-    let metadata = store.describe("demo").await.expect("described");
+    let metadata = SecretStore::describe(&store, "demo")
+        .await
+        .expect("described");
     assert_eq!(metadata.arn, ARN);
     assert!(metadata.rotation_enabled);
     assert_eq!(metadata.version_with("AWSPENDING"), Some("tok-1"));
@@ -341,4 +343,271 @@ async fn no_account_policy_reads_as_none() {
         .build();
     let iam = IamLoginProfiles::new(mock_client!(aws_sdk_iam, [&rule]));
     assert!(iam.password_policy().await.expect("read").is_none());
+}
+
+// ---- event-triggered resets: RotateSecret, ListSecretVersionIds, Scheduler, PutEvents ----
+
+use aws_sdk_eventbridge::operation::put_events::PutEventsOutput;
+use aws_sdk_eventbridge::types::PutEventsResultEntry;
+use aws_sdk_scheduler::operation::create_schedule::{CreateScheduleError, CreateScheduleOutput};
+use aws_sdk_scheduler::operation::delete_schedule::DeleteScheduleError;
+use aws_sdk_scheduler::types::error::{
+    ConflictException, ResourceNotFoundException as ScheduleNotFound,
+};
+use aws_sdk_scheduler::types::{ActionAfterCompletion, FlexibleTimeWindowMode};
+use aws_sdk_secretsmanager::operation::list_secret_version_ids::ListSecretVersionIdsOutput;
+use aws_sdk_secretsmanager::operation::rotate_secret::{RotateSecretError, RotateSecretOutput};
+use aws_sdk_secretsmanager::types::error::InvalidRequestException;
+use aws_sdk_secretsmanager::types::SecretVersionsListEntry;
+use iam_password_rotation::adapters::{
+    EventBridgeOutcomes, EventBridgeSchedules, SchedulerSettings,
+};
+use iam_password_rotation::outcome::{OutcomeEvent, OutcomeEvents, RESET_DECISION};
+use iam_password_rotation::reset::ports::{
+    OneTimeSchedule, RotateOutcome, RotationControl, ScheduleOutcome, Schedules,
+};
+
+#[tokio::test]
+async fn rotate_secret_starts_a_rotation_and_a_previous_rotation_in_progress_is_told_apart() {
+    let started = mock!(aws_sdk_secretsmanager::Client::rotate_secret)
+        .match_requests(|req| req.secret_id() == Some(ARN) && req.rotation_lambda_arn().is_none())
+        .then_output(|| RotateSecretOutput::builder().version_id("v-9").build());
+    let store = SecretsManagerStore::new(mock_client!(aws_sdk_secretsmanager, [&started]));
+    assert_eq!(
+        store.rotate(ARN).await.expect("ok"),
+        RotateOutcome::Started("v-9".into())
+    );
+
+    let in_progress = mock!(aws_sdk_secretsmanager::Client::rotate_secret).then_error(|| {
+        RotateSecretError::InvalidRequestException(
+            InvalidRequestException::builder()
+                .message("A previous rotation isn't complete. That rotation will be reattempted.")
+                .build(),
+        )
+    });
+    let store = SecretsManagerStore::new(mock_client!(aws_sdk_secretsmanager, [&in_progress]));
+    assert_eq!(
+        store.rotate(ARN).await.expect("ok"),
+        RotateOutcome::InProgress
+    );
+
+    let other = mock!(aws_sdk_secretsmanager::Client::rotate_secret).then_error(|| {
+        RotateSecretError::InvalidRequestException(
+            InvalidRequestException::builder()
+                .message("the secret is marked deleted")
+                .build(),
+        )
+    });
+    let store = SecretsManagerStore::new(mock_client!(aws_sdk_secretsmanager, [&other]));
+    assert_eq!(
+        store.rotate(ARN).await.expect_err("error").error_type(),
+        "AwsApiError"
+    );
+}
+
+#[tokio::test]
+async fn list_secret_version_ids_gives_stages_and_creation_times() {
+    let rule = mock!(aws_sdk_secretsmanager::Client::list_secret_version_ids).then_output(|| {
+        ListSecretVersionIdsOutput::builder()
+            .versions(
+                SecretVersionsListEntry::builder()
+                    .version_id("v1")
+                    .version_stages("AWSCURRENT")
+                    .created_date(aws_smithy_types::DateTime::from_secs(1_800_000_000))
+                    .build(),
+            )
+            .build()
+    });
+    let store = SecretsManagerStore::new(mock_client!(aws_sdk_secretsmanager, [&rule]));
+    let versions = store.versions(ARN).await.expect("listed");
+    assert_eq!(versions.len(), 1);
+    assert_eq!(versions[0].stages, vec!["AWSCURRENT".to_owned()]);
+    assert_eq!(
+        versions[0].created,
+        Some(std::time::UNIX_EPOCH + Duration::from_secs(1_800_000_000))
+    );
+}
+
+fn scheduler_settings() -> SchedulerSettings {
+    SchedulerSettings {
+        group: Some("resets".into()),
+        role_arn: Some("arn:aws:iam::123456789012:role/scheduler".into()),
+    }
+}
+
+fn one_time() -> OneTimeSchedule {
+    OneTimeSchedule {
+        name: "reset-0123".into(),
+        at: std::time::UNIX_EPOCH + Duration::from_secs(1_800_000_000),
+        target_arn: "arn:aws:lambda:us-east-1:123456789012:function:f".into(),
+        input: "{\"source\":\"iam-password-rotation\"}".into(),
+    }
+}
+
+#[tokio::test]
+async fn a_one_time_schedule_fires_once_at_its_time_invokes_the_function_and_deletes_itself() {
+    let rule = mock!(aws_sdk_scheduler::Client::create_schedule)
+        .match_requests(|req| {
+            let target = req.target().expect("target");
+            req.name() == Some("reset-0123")
+                && req.group_name() == Some("resets")
+                && req.schedule_expression() == Some("at(2027-01-15T08:00:00)")
+                && req.schedule_expression_timezone() == Some("UTC")
+                && req.flexible_time_window().map(|w| w.mode())
+                    == Some(&FlexibleTimeWindowMode::Off)
+                && req.action_after_completion() == Some(&ActionAfterCompletion::Delete)
+                && target.arn() == "arn:aws:lambda:us-east-1:123456789012:function:f"
+                && target.role_arn() == "arn:aws:iam::123456789012:role/scheduler"
+                && target.input() == Some("{\"source\":\"iam-password-rotation\"}")
+        })
+        .then_output(|| {
+            CreateScheduleOutput::builder()
+                .schedule_arn("arn:s")
+                .build()
+                .expect("output")
+        });
+    let schedules = EventBridgeSchedules::new(
+        mock_client!(aws_sdk_scheduler, [&rule]),
+        scheduler_settings(),
+    );
+    assert_eq!(
+        schedules.create(&one_time()).await.expect("created"),
+        ScheduleOutcome::Created
+    );
+}
+
+#[tokio::test]
+async fn an_existing_schedule_is_reported_as_such_and_a_missing_one_deletes_fine() {
+    let conflict = mock!(aws_sdk_scheduler::Client::create_schedule).then_error(|| {
+        CreateScheduleError::ConflictException(
+            ConflictException::builder()
+                .message("exists")
+                .build()
+                .expect("e"),
+        )
+    });
+    let schedules = EventBridgeSchedules::new(
+        mock_client!(aws_sdk_scheduler, [&conflict]),
+        scheduler_settings(),
+    );
+    assert_eq!(
+        schedules.create(&one_time()).await.expect("ok"),
+        ScheduleOutcome::AlreadyExists
+    );
+
+    let missing = mock!(aws_sdk_scheduler::Client::delete_schedule)
+        .match_requests(|req| {
+            req.name() == Some("reset-0123") && req.group_name() == Some("resets")
+        })
+        .then_error(|| {
+            DeleteScheduleError::ResourceNotFoundException(
+                ScheduleNotFound::builder()
+                    .message("gone")
+                    .build()
+                    .expect("e"),
+            )
+        });
+    let schedules = EventBridgeSchedules::new(
+        mock_client!(aws_sdk_scheduler, [&missing]),
+        scheduler_settings(),
+    );
+    schedules
+        .delete("reset-0123")
+        .await
+        .expect("a missing schedule is fine");
+}
+
+#[tokio::test]
+async fn scheduling_without_a_group_or_role_is_a_configuration_error_before_any_call() {
+    let rule = mock!(aws_sdk_scheduler::Client::create_schedule).then_output(|| {
+        CreateScheduleOutput::builder()
+            .schedule_arn("arn:s")
+            .build()
+            .expect("output")
+    });
+    let schedules = EventBridgeSchedules::new(
+        mock_client!(aws_sdk_scheduler, [&rule]),
+        SchedulerSettings::default(),
+    );
+    let error = schedules
+        .create(&one_time())
+        .await
+        .expect_err("not configured");
+    assert_eq!(error.error_type(), "InvalidConfig");
+    assert!(
+        error.to_string().contains("SCHEDULE_GROUP")
+            && error.to_string().contains("SCHEDULER_ROLE_ARN")
+    );
+    assert_eq!(rule.num_calls(), 0);
+}
+
+fn decision_event() -> OutcomeEvent {
+    OutcomeEvent {
+        detail_type: RESET_DECISION,
+        user: Some("alice".into()),
+        secret_arn: Some(ARN.into()),
+        version: None,
+        trigger: "drift".into(),
+        principal: Some("arn:aws:sts::123456789012:assumed-role/admin/bob".into()),
+        event_id: Some("ct-1".into()),
+        decision: "rotation_started".into(),
+        error_type: None,
+    }
+}
+
+#[tokio::test]
+async fn outcome_events_go_to_the_named_bus_with_their_detail() {
+    let rule = mock!(aws_sdk_eventbridge::Client::put_events)
+        .match_requests(|req| {
+            let entry = &req.entries()[0];
+            let detail: serde_json::Value =
+                serde_json::from_str(entry.detail().unwrap_or("{}")).expect("json detail");
+            entry.event_bus_name() == Some("outcomes")
+                && entry.source() == Some("iam-password-rotation")
+                && entry.detail_type() == Some("IAM Password Reset Decision")
+                && detail["user"] == "alice"
+                && detail["secretArn"] == ARN
+                && detail["eventId"] == "ct-1"
+                && detail["decision"] == "rotation_started"
+                && detail.get("errorType").is_none()
+        })
+        .then_output(|| PutEventsOutput::builder().failed_entry_count(0).build());
+    let outcomes = EventBridgeOutcomes::new(
+        mock_client!(aws_sdk_eventbridge, [&rule]),
+        Some("outcomes".into()),
+    );
+    outcomes
+        .publish(&[decision_event()])
+        .await
+        .expect("published");
+    assert_eq!(rule.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn no_bus_publishes_nothing_and_a_failed_entry_is_an_error() {
+    let rule = mock!(aws_sdk_eventbridge::Client::put_events).then_output(|| {
+        PutEventsOutput::builder()
+            .failed_entry_count(1)
+            .entries(
+                PutEventsResultEntry::builder()
+                    .error_code("ResourceNotFoundException")
+                    .build(),
+            )
+            .build()
+    });
+    let silent = EventBridgeOutcomes::new(mock_client!(aws_sdk_eventbridge, [&rule]), None);
+    silent
+        .publish(&[decision_event()])
+        .await
+        .expect("nothing to do");
+    assert_eq!(rule.num_calls(), 0);
+    let outcomes = EventBridgeOutcomes::new(
+        mock_client!(aws_sdk_eventbridge, [&rule]),
+        Some("gone".into()),
+    );
+    let error = outcomes
+        .publish(&[decision_event()])
+        .await
+        .expect_err("failed entry");
+    assert!(error.to_string().contains("ResourceNotFoundException"));
 }

@@ -1,5 +1,6 @@
 //! [`SecretStore`] over `aws-sdk-secretsmanager`.
 
+use aws_sdk_secretsmanager::operation::rotate_secret::RotateSecretError;
 use aws_sdk_secretsmanager::Client;
 use secrecy::{ExposeSecret, SecretString};
 
@@ -209,12 +210,11 @@ impl RotationControl for SecretsManagerStore {
             // AWSCURRENT: "A previous rotation isn't complete. That rotation will be
             // reattempted." Other InvalidRequestExceptions stay errors.
             Err(error)
-                if error.as_service_error().is_some_and(|e| {
-                    e.is_invalid_request_exception()
-                        && e.meta()
-                            .message()
-                            .is_some_and(|m| m.to_ascii_lowercase().contains("previous rotation"))
-                }) =>
+                if matches!(
+                    error.as_service_error(),
+                    Some(RotateSecretError::InvalidRequestException(e))
+                        if e.message().is_some_and(|m| m.to_ascii_lowercase().contains("previous rotation"))
+                ) =>
             {
                 Ok(RotateOutcome::InProgress)
             }
