@@ -183,7 +183,7 @@ impl ResetRequest {
             "attempt": attempt,
         });
         if let Some(time) = self.time {
-            detail["triggerTime"] = json!(humantime::format_rfc3339_seconds(time).to_string());
+            detail["triggerTime"] = json!(humantime::format_rfc3339_millis(time).to_string());
         }
         if let Some(id) = &self.event_id {
             detail["eventId"] = json!(id);

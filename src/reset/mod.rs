@@ -21,7 +21,7 @@ pub mod settings;
 #[cfg(test)]
 mod fakes;
 
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use secrecy::SecretString;
 use sha2::{Digest, Sha256};
@@ -329,8 +329,13 @@ impl<U: Users, R: RotationControl, S: Schedules> Resetter<U, R, S> {
         let since = request.time.unwrap_or(now);
         if request.time.is_some() {
             let versions = self.secrets.versions(&target.metadata.arn).await?;
+            // CloudTrail's eventTime has whole seconds: the trigger happened somewhere in
+            // [since, since + 1 s), so only a version created after that second surely
+            // came after it. A rotation in the same second does not count (one rotation
+            // too many, never one too few).
+            let after = since + Duration::from_secs(1);
             let covered = versions.iter().any(|v| {
-                v.created.is_some_and(|created| created > since)
+                v.created.is_some_and(|created| created >= after)
                     && v.stages.iter().any(|s| s == AWSCURRENT || s == AWSPENDING)
             });
             if covered {

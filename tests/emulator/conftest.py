@@ -44,3 +44,13 @@ def iam(emulator):
 @pytest.fixture
 def sm(emulator):
     return make_client(emulator, "secretsmanager")
+
+
+@pytest.fixture
+def scheduler(emulator):
+    return make_client(emulator, "scheduler")
+
+
+@pytest.fixture
+def events(emulator):
+    return make_client(emulator, "events")

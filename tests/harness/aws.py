@@ -41,8 +41,13 @@ class Aws:
             aws_secret_access_key="test-driver-secret",
             config=BotoConfig(retries={"max_attempts": 1}),
         )
+        self._options = options
         self.iam = boto3.client("iam", **options)
         self.sm = boto3.client("secretsmanager", **options)
+
+    def client(self, service: str):
+        """Another boto3 client on the emulator (``scheduler``, ``events``, ...)."""
+        return boto3.client(service, **self._options)
 
     # -- fixtures --------------------------------------------------------------
 

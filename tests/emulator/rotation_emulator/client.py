@@ -49,7 +49,8 @@ class EmulatorClient:
     # -- state -----------------------------------------------------------------
 
     def reset(self) -> None:
-        """Reset moto and all emulator state (call log, faults, holds, histories)."""
+        """Reset moto and all emulator state (call log, faults, holds, histories,
+        rotation and event logs; schedules go with moto)."""
         self._request("POST", "reset", {})
 
     # -- call log --------------------------------------------------------------
@@ -120,6 +121,51 @@ class EmulatorClient:
     def set_rotation_enabled(self, secret_id: str, enabled: bool, **extra: Any) -> dict:
         """Set ``RotationEnabled``; ``extra`` is passed through (``RotationRules``, ``Region``, ``AccountId``)."""
         return self._request("POST", "rotation-enabled", {"SecretId": secret_id, "Enabled": enabled, **extra})
+
+    def set_version_created(self, secret_id: str, version_id: str, created: float, **extra: Any) -> dict:
+        """Set a version's ``CreatedDate`` (epoch seconds); ``extra``: ``Region``, ``AccountId``."""
+        return self._request(
+            "POST", "version-created", {"SecretId": secret_id, "VersionId": version_id, "CreatedDate": created, **extra}
+        )
+
+    def rotations(self) -> list:
+        """Rotations started by ``RotateSecret`` since reset/clear, oldest first:
+        dicts with ``SecretArn``, ``ClientRequestToken``, ``RotationLambdaARN``,
+        ``RotateImmediately``, ``time`` (epoch seconds). Nothing is invoked: the
+        test driver runs the rotation steps."""
+        return self._request("GET", "rotations")["rotations"]
+
+    def clear_rotations(self) -> None:
+        self._request("POST", "rotations/clear", {})
+
+    # -- EventBridge Scheduler -----------------------------------------------------
+
+    def schedules(self) -> list:
+        """Every schedule: dicts with ``AccountId``, ``Region``, ``GroupName``, ``Name``,
+        ``Arn``, ``ScheduleExpression``, ``ScheduleExpressionTimezone``, ``State``,
+        ``ActionAfterCompletion``, ``TargetArn``, ``RoleArn``, ``Input``."""
+        return self._request("GET", "schedules")["schedules"]
+
+    def fire_schedule(self, name: str, group: str = "default", **extra: Any) -> dict:
+        """Fire a schedule as Scheduler would: returns ``Target`` and ``Input`` (the
+        string the target receives), ``Deleted`` (ActionAfterCompletion DELETE removes
+        it), ``Arn``, ``Name``, ``GroupName``, ``ScheduleExpression``. Nothing is invoked.
+        ``extra``: ``Region``, ``AccountId``."""
+        return self._request("POST", "schedules/fire", {"Name": name, "GroupName": group, **extra})
+
+    # -- EventBridge -----------------------------------------------------------------
+
+    def put_events_log(self) -> list:
+        """Every ``PutEvents`` entry since reset/clear, in order: dicts with
+        ``EventBusName`` (the bus's name: from a name or an ARN, "default" if absent),
+        ``EventBusNameGiven`` (the parameter as sent, or None), ``Source``, ``DetailType``,
+        ``Detail`` (parsed JSON; the raw string if malformed), ``Resources``, ``Time``
+        (the entry's own, or None), ``time`` (when received), and ``EventId`` or
+        ``ErrorCode`` (the other is None)."""
+        return self._request("GET", "events")["events"]
+
+    def clear_events(self) -> None:
+        self._request("POST", "events/clear", {})
 
     # -- IAM -------------------------------------------------------------------------
 

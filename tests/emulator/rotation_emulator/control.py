@@ -1,4 +1,6 @@
-"""Emulator-side state that is not AWS state: call log, injected faults, holds.
+"""Emulator-side state that is not AWS state: call log, injected faults, holds,
+and the logs of started rotations (``RotateSecret``) and of events put
+(``PutEvents``).
 
 Everything here is guarded by one lock and is safe to use from werkzeug's
 request threads. Holds block the *request* thread that reached them, never the
@@ -19,8 +21,9 @@ HOLD_TIMEOUT_SECONDS = 30.0
 
 FAULT_KINDS = ("throttle", "500", "409", "limit-exceeded", "no-such-entity", "stale-read", "applied-500")
 
-# Faults that only make sense for IAM (Secrets Manager has no 409 error and no
-# NoSuchEntity); they need an explicit IAM action name.
+# Faults that only make sense for IAM (Secrets Manager, EventBridge and
+# EventBridge Scheduler have no such errors); they need an explicit IAM action
+# name.
 IAM_ONLY_KINDS = ("409", "limit-exceeded", "no-such-entity")
 
 # Faults that exist for one action only: kind -> that action.
@@ -86,7 +89,7 @@ class CallRecord:
 
 
 class ControlState:
-    """Call log, fault rules and the (single) hold."""
+    """Call log, fault rules, the (single) hold, the rotation and event logs."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -94,6 +97,8 @@ class ControlState:
         self._calls: list[CallRecord] = []
         self._faults: list[FaultRule] = []
         self._hold: Optional[Hold] = None
+        self._rotations: list[dict] = []  # rotations started by RotateSecret
+        self._events: list[dict] = []  # entries put by PutEvents
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -102,6 +107,8 @@ class ControlState:
             self._next_index = 1
             self._calls = []
             self._faults = []
+            self._rotations = []
+            self._events = []
             hold, self._hold = self._hold, None
         if hold is not None:
             hold.released.set()
@@ -113,9 +120,10 @@ class ControlState:
     ) -> tuple[CallRecord, Optional[str], Optional[Hold]]:
         """Register an AWS call; returns (record, fault kind or None, hold or None).
 
-        IAM-only fault kinds (409s, no-such-entity) never fire on JSON-protocol
-        (Secrets Manager) calls, though such calls still advance the rule's
-        counter. The caller decides by the kind whether the fault replaces the
+        ``json_protocol`` is true for every call that is not IAM's query
+        protocol (Secrets Manager and EventBridge: awsJson1.1; Scheduler:
+        REST-JSON). IAM-only fault kinds (409s, no-such-entity) never fire on
+        such calls, though they still advance the rule's counter. The caller decides by the kind whether the fault replaces the
         call or alters its response afterwards (``AFTER_CALL_KINDS``).
         """
         with self._lock:
@@ -152,6 +160,32 @@ class ControlState:
         # The index keeps counting so that holds armed earlier stay meaningful.
         with self._lock:
             self._calls = []
+
+    # -- rotation and event logs -------------------------------------------
+
+    def record_rotation(self, entry: dict) -> None:
+        with self._lock:
+            self._rotations.append(dict(entry))
+
+    def rotations(self) -> list:
+        with self._lock:
+            return [dict(r) for r in self._rotations]
+
+    def clear_rotations(self) -> None:
+        with self._lock:
+            self._rotations = []
+
+    def record_events(self, entries: list) -> None:
+        with self._lock:
+            self._events.extend(dict(e) for e in entries)
+
+    def events(self) -> list:
+        with self._lock:
+            return [dict(e) for e in self._events]
+
+    def clear_events(self) -> None:
+        with self._lock:
+            self._events = []
 
     # -- faults ------------------------------------------------------------
 

@@ -4,7 +4,8 @@ Request flow for an AWS call (anything that is not ``/_emulator/...`` or
 ``/moto-api/...``):
 
 1. identify service, action, region and access key (SigV4 credential scope,
-   ``X-Amz-Target`` or the query ``Action`` parameter);
+   ``X-Amz-Target``, the query ``Action`` parameter, or for REST-JSON services
+   (Scheduler) the method and path);
 2. log the call, evaluate injected faults and holds (``control.py``);
 3. a "before" hold blocks here; the call is then dropped, never applied;
 4. a fault that replaces the call (throttle, 500, 409, ...) answers now; the
@@ -12,11 +13,13 @@ Request flow for an AWS call (anything that is not ``/_emulator/...`` or
 5. otherwise run a correction handler (or forward to moto unchanged), under one
    lock so that check-then-forward sequences are atomic with respect to moto;
    a fault that acts after the call (``applied-500``, ``stale-read``) then
-   alters the response;
+   alters the response; a moto crash becomes the service's 500;
 6. an "after" hold blocks here, after moto applied the call, before replying.
 
 Correction handlers (AWS behaviour moto lacks) are the ``_iam_*`` and ``_sm_*``
-methods of ``EmulatorApp``; see tests/emulator/README.md for the reasoning.
+methods of ``EmulatorApp``, and the ``_sch_*`` / ``_events_*`` methods of its
+mixins in ``scheduler.py`` / ``events.py``; see tests/emulator/README.md for
+the reasoning.
 """
 
 from __future__ import annotations
@@ -25,14 +28,14 @@ import io
 import json
 import os
 import re
+import sys
 import threading
 import time
+import traceback
 import uuid
-from dataclasses import dataclass, field
-from http import HTTPStatus
+from dataclasses import dataclass
 from typing import Callable, Optional
 from urllib.parse import parse_qs, parse_qsl
-from xml.sax.saxutils import escape
 
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.iam.models import get_account_id_from, iam_backends
@@ -48,8 +51,22 @@ from werkzeug.serving import make_server
 
 from . import policy as pw
 from .control import AFTER_CALL_KINDS, FAULT_KINDS, IAM_ONLY_KINDS, SINGLE_ACTION_KINDS, ControlState
+from .events import EventsCorrections
+from .responses import (
+    JSON,
+    QUERY,
+    REST_JSON,
+    Response,
+    iam_empty_result,
+    iam_error,
+    json_response,
+    server_error,
+    sm_error,
+    status_line,
+    throttle_error,
+)
+from .scheduler import RestJsonRoutes, SchedulerCorrections
 
-IAM_XMLNS = "https://iam.amazonaws.com/doc/2010-05-08/"
 DEFAULT_REGION = "us-east-1"
 # Used as RotationLambdaARN when a placeholder is created on a secret that has none.
 DEFAULT_ROTATION_LAMBDA = "arn:aws:lambda:us-east-1:123456789012:function:rotation-emulator"
@@ -69,16 +86,29 @@ ROTATION_RULES_ATTR = "emulator_rotation_rules"
 _RATE_DAYS_RE = re.compile(r"rate\(\s*(\d+)\s+days?\s*\)")
 _SCHEDULE_RE = re.compile(r"(rate|cron)\(.+\)")
 _DURATION_RE = re.compile(r"([1-9]|1[0-9]|2[0-4])h")
+# Key in a moto version dict: the day (epoch seconds of 00:00 UTC) the version
+# was last read by GetSecretValue (ListSecretVersionIds' LastAccessedDate).
+LAST_ACCESSED_KEY = "emulator_last_accessed"
 
 
-def _secretsmanager_operations() -> frozenset:
-    """Secrets Manager operation names, from botocore's service model."""
+def _now() -> float:
+    """Now in epoch seconds with millisecond precision, as AWS reports dates."""
+    return round(time.time(), 3)
+
+
+def _operations(service: str) -> frozenset:
+    """A service's operation names, from botocore's service model."""
     import botocore.session
 
-    return frozenset(botocore.session.get_session().get_service_model("secretsmanager").operation_names)
+    return frozenset(botocore.session.get_session().get_service_model(service).operation_names)
 
 
-SM_OPERATIONS = _secretsmanager_operations()
+SM_OPERATIONS = _operations("secretsmanager")
+# Operations of the non-IAM services the emulator serves: IAM-only fault kinds
+# are refused for them.
+NON_IAM_OPERATIONS = (SM_OPERATIONS | _operations("scheduler") | _operations("events")) - _operations("iam")
+# Services spoken in REST-JSON (no X-Amz-Target, no Action): signing name -> routes.
+REST_JSON_ROUTES = {"scheduler": RestJsonRoutes("scheduler")}
 
 
 # ---------------------------------------------------------------------------
@@ -87,28 +117,20 @@ SM_OPERATIONS = _secretsmanager_operations()
 
 
 @dataclass
-class Response:
-    status: int
-    headers: list = field(default_factory=list)
-    body: bytes = b""
-
-    def json(self) -> dict:
-        return json.loads(self.body or b"{}")
-
-
-@dataclass
 class AwsRequest:
     environ: dict
     body: bytes
-    service: str  # "iam", "secretsmanager", or another signing name
+    service: str  # the signing name: "iam", "secretsmanager", "scheduler", "events", ...
     action: str
     region: str
     access_key: Optional[str]
-    params: dict  # query params (first value) or the JSON body
+    params: dict  # query params (first value), the JSON body, or (REST-JSON) body + path + query members
+    protocol: str = QUERY  # QUERY, JSON (awsJson1.1) or REST_JSON
 
     @property
     def is_json(self) -> bool:
-        return bool(self.environ.get("HTTP_X_AMZ_TARGET"))
+        """Any JSON protocol (awsJson1.1 or REST-JSON), i.e. not IAM's query protocol."""
+        return self.protocol != QUERY
 
 
 def _read_body(environ: dict) -> bytes:
@@ -144,62 +166,24 @@ def parse_aws_request(environ: dict, body: bytes) -> Optional[AwsRequest]:
             params = {}
         if not isinstance(params, dict):
             params = {}
-    else:
-        params = dict(parse_qsl(environ.get("QUERY_STRING", ""), keep_blank_values=True))
-        if environ.get("CONTENT_TYPE", "").startswith("application/x-www-form-urlencoded"):
-            params.update(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
-        action = params.get("Action", "")
-        if not action:
-            return None
-        service = service or "iam"  # unsigned query call: IAM is the only one we serve
-    return AwsRequest(environ, body, service, action, region, access_key, params)
-
-
-def _status_line(status: int) -> str:
-    try:
-        return f"{status} {HTTPStatus(status).phrase}"
-    except ValueError:
-        return f"{status} Unknown"
-
-
-def _request_id() -> str:
-    return str(uuid.uuid4())
-
-
-def iam_error(status: int, code: str, message: str) -> Response:
-    """An IAM (query protocol) error document."""
-    rid = _request_id()
-    kind = "Receiver" if status >= 500 else "Sender"
-    body = (
-        f'<ErrorResponse xmlns="{IAM_XMLNS}"><Error><Type>{kind}</Type>'
-        f"<Code>{escape(code)}</Code><Message>{escape(message)}</Message></Error>"
-        f"<RequestId>{rid}</RequestId></ErrorResponse>"
-    )
-    return Response(status, [("Content-Type", "text/xml"), ("x-amzn-RequestId", rid)], body.encode())
-
-
-def iam_empty_result(action: str) -> Response:
-    """Success document for IAM actions that return no data."""
-    rid = _request_id()
-    body = (
-        f'<{action}Response xmlns="{IAM_XMLNS}"><ResponseMetadata><RequestId>{rid}</RequestId>'
-        f"</ResponseMetadata></{action}Response>"
-    )
-    return Response(200, [("Content-Type", "text/xml"), ("x-amzn-RequestId", rid)], body.encode())
-
-
-def json_response(status: int, payload: dict, content_type: str = "application/x-amz-json-1.1") -> Response:
-    rid = _request_id()
-    return Response(
-        status,
-        [("Content-Type", content_type), ("x-amzn-RequestId", rid)],
-        json.dumps(payload).encode(),
-    )
-
-
-def sm_error(code: str, message: str, status: int = 400) -> Response:
-    """A Secrets Manager (awsJson1.1) error document."""
-    return json_response(status, {"__type": code, "message": message})
+        return AwsRequest(environ, body, service, action, region, access_key, params, JSON)
+    if service in REST_JSON_ROUTES:
+        # REST-JSON: the operation is the method + path.
+        method = environ.get("REQUEST_METHOD", "GET")
+        # The raw path keeps %2F inside labels (e.g. an ARN in /tags/{ResourceArn}).
+        raw_path = (environ.get("RAW_URI") or environ.get("REQUEST_URI") or "").partition("?")[0]
+        path = raw_path or environ.get("PATH_INFO", "")
+        resolved = REST_JSON_ROUTES[service].resolve(method, path, environ.get("QUERY_STRING", ""), body)
+        action, params = resolved if resolved else (f"Unknown({method} {path})", {})
+        return AwsRequest(environ, body, service, action, region, access_key, params, REST_JSON)
+    params = dict(parse_qsl(environ.get("QUERY_STRING", ""), keep_blank_values=True))
+    if environ.get("CONTENT_TYPE", "").startswith("application/x-www-form-urlencoded"):
+        params.update(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True))
+    action = params.get("Action", "")
+    if not action:
+        return None
+    service = service or "iam"  # unsigned query call: IAM is the only one we serve
+    return AwsRequest(environ, body, service, action, region, access_key, params, QUERY)
 
 
 def no_such_entity_message(action: str, user_name: Optional[str]) -> str:
@@ -212,41 +196,33 @@ def no_such_entity_message(action: str, user_name: Optional[str]) -> str:
 
 
 def fault_response(req: AwsRequest, kind: str, user_name: Optional[str] = None) -> Response:
-    """The error an injected fault produces, in the protocol of the service.
+    """The error an injected fault produces, in the service's protocol and codes.
 
     ``user_name`` is the user a ``no-such-entity`` fault names when the request
     has no ``UserName`` parameter (e.g. ``ChangePassword`` acts on the caller).
     """
-    if req.is_json:
-        if kind == "throttle":
-            return sm_error("ThrottlingException", "Rate exceeded", 400)
-        if kind == "applied-500":
-            return sm_error(
-                "InternalServiceError",
-                "An error occurred on the server side (injected fault: the request was applied).",
-                500,
-            )
-        return sm_error("InternalServiceError", "An error occurred on the server side (injected fault).", 500)
     if kind == "throttle":
-        return iam_error(400, "Throttling", "Rate exceeded")
-    if kind == "no-such-entity":
-        message = no_such_entity_message(req.action, req.params.get("UserName") or user_name)
-        return iam_error(404, "NoSuchEntity", message)
+        return throttle_error(req.service, req.protocol)
     if kind == "applied-500":
-        return iam_error(
-            500,
-            "ServiceFailure",
-            "The request processing has failed because of an unknown error (injected fault: the request was applied).",
-        )
-    if kind == "409":
-        return iam_error(
-            409,
-            "EntityTemporarilyUnmodifiable",
-            "The request was rejected because it referenced an entity that is temporarily unmodifiable (injected fault).",
-        )
-    if kind == "limit-exceeded":
-        return iam_error(409, "LimitExceeded", "Request limit exceeded (injected fault).")
-    return iam_error(500, "ServiceFailure", "The request processing has failed because of an unknown error (injected fault).")
+        if req.protocol == QUERY:
+            message = "The request processing has failed because of an unknown error (injected fault: the request was applied)."
+        else:
+            message = "An error occurred on the server side (injected fault: the request was applied)."
+        return server_error(req.service, req.protocol, message)
+    if req.protocol == QUERY:
+        if kind == "no-such-entity":
+            message = no_such_entity_message(req.action, req.params.get("UserName") or user_name)
+            return iam_error(404, "NoSuchEntity", message)
+        if kind == "409":
+            return iam_error(
+                409,
+                "EntityTemporarilyUnmodifiable",
+                "The request was rejected because it referenced an entity that is temporarily unmodifiable (injected fault).",
+            )
+        if kind == "limit-exceeded":
+            return iam_error(409, "LimitExceeded", "Request limit exceeded (injected fault).")
+        return iam_error(500, "ServiceFailure", "The request processing has failed because of an unknown error (injected fault).")
+    return server_error(req.service, req.protocol, "An error occurred on the server side (injected fault).")
 
 
 class _ControlError(Exception):
@@ -323,7 +299,7 @@ def render_rotation_rules(rules: dict) -> dict:
 # ---------------------------------------------------------------------------
 
 
-class EmulatorApp:
+class EmulatorApp(SchedulerCorrections, EventsCorrections):
     """WSGI app: control API under /_emulator/, corrected moto for everything else."""
 
     def __init__(self) -> None:
@@ -351,6 +327,8 @@ class EmulatorApp:
             "DescribeSecret": self._sm_describe_secret,
             "ListSecrets": self._sm_list_secrets,
             "RotateSecret": self._sm_rotate_secret,
+            "ListSecretVersionIds": self._sm_list_secret_version_ids,
+            "CreateSecret": self._sm_create_secret,
         }
 
     # -- WSGI entry point --------------------------------------------------
@@ -375,11 +353,7 @@ class EmulatorApp:
             self.control.mark_held(hold)
             hold.wait()
             self.control.finish_hold(hold)
-            resp = (
-                sm_error("InternalServiceError", "Request dropped by the emulator (held before).", 500)
-                if req.is_json
-                else iam_error(500, "ServiceFailure", "Request dropped by the emulator (held before).")
-            )
+            resp = server_error(req.service, req.protocol, "Request dropped by the emulator (held before).")
             self.control.finish_call(record, resp.status, fault="dropped")
             return self._send(resp, start_response)
 
@@ -388,7 +362,11 @@ class EmulatorApp:
             resp = self._fault_response(req, fault)
         else:
             with self.aws_lock:
-                resp = self.handle(req)
+                try:
+                    resp = self.handle(req)
+                except Exception:  # noqa: BLE001 - a moto crash must still answer (and be logged)
+                    traceback.print_exc(file=sys.stderr)
+                    resp = server_error(req.service, req.protocol, "Unexpected error in the emulated service.")
                 if fault == "stale-read":
                     resp = self._stale_login_profile(req, resp)
             if fault == "applied-500":
@@ -441,7 +419,7 @@ class EmulatorApp:
     def _send(resp: Response, start_response):
         headers = [(k, v) for k, v in resp.headers if k.lower() not in ("content-length", "transfer-encoding")]
         headers.append(("Content-Length", str(len(resp.body))))
-        start_response(_status_line(resp.status), headers)
+        start_response(status_line(resp.status), headers)
         return [resp.body]
 
     def forward(self, environ: dict) -> Response:
@@ -482,6 +460,10 @@ class EmulatorApp:
                 # 400 for every Secrets Manager client error.
                 resp.status = 400
             return resp
+        if req.service == "scheduler":
+            return self.handle_scheduler(req)
+        if req.service == "events":
+            return self.handle_events(req)
         return self.forward(req.environ)
 
     # -- account / backend lookup -------------------------------------------
@@ -671,6 +653,8 @@ class EmulatorApp:
         if secret is None:
             return self.forward(req.environ)
         before = {vid: list(v["version_stages"]) for vid, v in secret.versions.items()}
+        created_before = {vid: v.get("createdate") for vid, v in secret.versions.items()}
+        started = _now()
         resp = self.forward(req.environ)
         if resp.status != 200:
             return resp
@@ -678,6 +662,9 @@ class EmulatorApp:
         new_version = secret.versions.get(new_id)
         if new_version is None:
             return resp
+        # moto stamps whole seconds (and re-stamps a filled placeholder); AWS
+        # has milliseconds, and the version was created with the placeholder.
+        new_version["createdate"] = created_before.get(new_id) or started
         taken = list(new_version["version_stages"])
         current_moved = "AWSCURRENT" in taken
         for vid, stages in before.items():
@@ -692,6 +679,16 @@ class EmulatorApp:
         return resp
 
     def _sm_get_secret_value(self, req: AwsRequest) -> Response:
+        resp = self._sm_get_secret_value_checked(req)
+        if resp.status == 200:
+            # ListSecretVersionIds' LastAccessedDate: the day (UTC) of the latest read.
+            secret = self._sm_secret(req)
+            version = secret.versions.get(resp.json().get("VersionId")) if secret is not None else None
+            if version is not None:
+                version[LAST_ACCESSED_KEY] = (int(time.time()) // 86400) * 86400
+        return resp
+
+    def _sm_get_secret_value_checked(self, req: AwsRequest) -> Response:
         secret = self._sm_secret(req)
         if secret is None or secret.is_deleted():
             return self.forward(req.environ)
@@ -769,15 +766,147 @@ class EmulatorApp:
         if rules and "RotationRules" in doc:
             doc["RotationRules"] = render_rotation_rules(rules)
 
+    def _sm_missing(self, req: AwsRequest) -> Optional[Response]:
+        """The answer for a SecretId that names no (primary) secret, or None if it does."""
+        secret_id = req.params.get("SecretId")
+        if secret_id and self.sm_backend(req).secrets.get(secret_id) is not None:
+            return self.forward(req.environ)  # a replica: moto's OperationNotPermittedOnReplica etc.
+        return sm_error("ResourceNotFoundException", "Secrets Manager can't find the specified secret.")
+
     def _sm_rotate_secret(self, req: AwsRequest) -> Response:
+        """Start a rotation as AWS does, without invoking anything (see README, correction 6).
+
+        moto 5.2.5 refuses when AWSPENDING is on the AWSCURRENT version (AWS
+        proceeds), does not refuse when it is on another version (AWS does),
+        and invokes a moto Lambda function.
+        """
+        secret = self._sm_secret(req)
+        if secret is None:
+            return self._sm_missing(req)
+        if secret.is_deleted():
+            return sm_error(
+                "InvalidRequestException",
+                "You can't perform this operation on the secret because it was marked for deletion.",
+            )
+        token = req.params.get("ClientRequestToken")
+        if token is not None and (not isinstance(token, str) or not 32 <= len(token) <= 64):
+            return sm_error("InvalidParameterException", "ClientRequestToken must be 32-64 characters long.")
+        lambda_arn = req.params.get("RotationLambdaARN")
+        if lambda_arn is not None and (not isinstance(lambda_arn, str) or len(lambda_arn) > 2048):
+            return sm_error("InvalidParameterException", "RotationLambdaARN must <= 2048 characters long.")
+        lambda_arn = lambda_arn or secret.rotation_lambda_arn
+        if not lambda_arn:
+            return sm_error(
+                "InvalidRequestException", "No Lambda rotation function ARN is associated with this secret."
+            )
+        rules = None
+        if req.params.get("RotationRules") is not None:
+            try:
+                rules = parse_rotation_rules(req.params["RotationRules"])
+            except _ControlError as err:
+                return sm_error("InvalidParameterException", str(err))
+        immediately = req.params.get("RotateImmediately")
+        immediately = True if immediately is None else bool(immediately)
+
+        pending = next((vid for vid, v in secret.versions.items() if "AWSPENDING" in v["version_stages"]), None)
+        if pending is not None and "AWSCURRENT" not in secret.versions[pending]["version_stages"]:
+            if token == pending:
+                # The SDK's retry of the RotateSecret that started this rotation
+                # (same ClientRequestToken): nothing new is created.
+                return json_response(200, {"ARN": secret.arn, "Name": secret.name, "VersionId": pending})
+            return sm_error(
+                "InvalidRequestException", "A previous rotation isn't complete. That rotation will be reattempted."
+            )
+        if token is not None and token in secret.versions:
+            return sm_error(
+                "ResourceExistsException",
+                f"You can't use ClientRequestToken {token} because that value is already in use "
+                f"for a version of secret {secret.arn}.",
+            )
+        token = token or str(uuid.uuid4())
+        current = next((v for v in secret.versions.values() if "AWSCURRENT" in v["version_stages"]), None)
+        # RotateImmediately=false: AWS only runs testSecret, on an AWSPENDING
+        # version holding the current value.
+        self._add_pending_version(secret, token, value_of=None if immediately else current)
+        self._enable_rotation(secret, lambda_arn, rules)
+        self.control.record_rotation(
+            {
+                "SecretArn": secret.arn,
+                "ClientRequestToken": token,
+                "RotationLambdaARN": lambda_arn,
+                "RotateImmediately": immediately,
+                "time": time.time(),
+            }
+        )
+        return json_response(200, {"ARN": secret.arn, "Name": secret.name, "VersionId": token})
+
+    @staticmethod
+    def _add_pending_version(secret: FakeSecret, token: str, value_of: Optional[dict] = None) -> None:
+        """Version ``token`` staged AWSPENDING (taken off any other version), created now.
+
+        Without ``value_of`` it has no value (a rotation placeholder); otherwise
+        it holds that version's value.
+        """
+        secret.remove_version_stages_from_old_versions(["AWSPENDING"])
+        version = {"createdate": _now(), "version_id": token, "version_stages": ["AWSPENDING"]}
+        for key in ("secret_string", "secret_binary"):
+            if value_of is not None and value_of.get(key) is not None:
+                version[key] = value_of[key]
+        secret.versions[token] = version
+
+    def _enable_rotation(self, secret: FakeSecret, lambda_arn: str, rules: Optional[dict]) -> dict:
+        """Rotation enabled with ``lambda_arn`` and ``rules`` (kept if None); returns the rules shown."""
+        secret.rotation_requested = True  # makes moto report the Rotation* fields
+        secret.rotation_enabled = True
+        secret.rotation_lambda_arn = lambda_arn
+        return self._set_rotation_rules(secret, rules)
+
+    def _sm_list_secret_version_ids(self, req: AwsRequest) -> Response:
+        """Implemented here: moto reports every CreatedDate/LastAccessedDate as "now", the name as
+        ARN, lists unlabelled versions, ignores IncludeDeprecated/MaxResults and crashes (500)
+        on a missing secret."""
+        secret = self._sm_secret(req)
+        if secret is None:
+            return self._sm_missing(req)
+        include_deprecated = req.params.get("IncludeDeprecated") is True
+        max_results = req.params.get("MaxResults")
+        if max_results is not None and (
+            isinstance(max_results, bool) or not isinstance(max_results, int) or not 1 <= max_results <= 100
+        ):
+            return sm_error("InvalidParameterException", "MaxResults must be an integer within 1-100.")
+        offset = 0
+        next_token = req.params.get("NextToken")
+        if next_token is not None:
+            match = re.fullmatch(r"v1:(\d+)", str(next_token))
+            if not match:
+                return sm_error("InvalidNextTokenException", "The NextToken value is invalid.")
+            offset = int(match.group(1))
+        listed = [v for v in secret.versions.values() if include_deprecated or v["version_stages"]]
+        end = len(listed) if max_results is None else offset + max_results
+        versions = []
+        for version in listed[offset:end]:
+            entry = {
+                "VersionId": version["version_id"],
+                "VersionStages": list(version["version_stages"]),
+                "CreatedDate": version.get("createdate"),
+            }
+            if version.get(LAST_ACCESSED_KEY) is not None:
+                entry["LastAccessedDate"] = version[LAST_ACCESSED_KEY]
+            versions.append(entry)
+        doc = {"Versions": versions, "ARN": secret.arn, "Name": secret.name}
+        if end < len(listed):
+            doc["NextToken"] = f"v1:{end}"
+        return json_response(200, doc)
+
+    def _sm_create_secret(self, req: AwsRequest) -> Response:
+        started = _now()
         resp = self.forward(req.environ)
-        rules = req.params.get("RotationRules")
-        if resp.status == 200 and isinstance(rules, dict):
-            # Keep the rules DescribeSecret shows in line with the new ones
-            # (moto stores only AutomaticallyAfterDays).
-            secret = self._sm_secret(req)
-            if secret is not None:
-                setattr(secret, ROTATION_RULES_ATTR, {k: rules[k] for k in ROTATION_RULE_KEYS if k in rules})
+        if resp.status == 200:
+            # moto stamps the first version with whole seconds; AWS has milliseconds.
+            secret = self.sm_backend(req).secrets.get(resp.json().get("ARN") or "")
+            version = secret.versions.get(resp.json().get("VersionId")) if isinstance(secret, FakeSecret) else None
+            if version is not None:
+                version["createdate"] = started
         return resp
 
     def _sm_sync_after_success(self, req: AwsRequest) -> None:
@@ -838,13 +967,22 @@ class EmulatorApp:
             ("POST", "/_emulator/release"): self._ctl_release,
             ("POST", "/_emulator/rotation-placeholder"): self._ctl_rotation_placeholder,
             ("POST", "/_emulator/rotation-enabled"): self._ctl_rotation_enabled,
+            ("POST", "/_emulator/version-created"): self._ctl_version_created,
             ("GET", "/_emulator/iam-password"): self._ctl_iam_password,
+            ("GET", "/_emulator/rotations"): lambda p, q: _control_ok({"rotations": self.control.rotations()}),
+            ("POST", "/_emulator/rotations/clear"): self._ctl_clear_rotations,
+            ("GET", "/_emulator/events"): lambda p, q: _control_ok({"events": self.control.events()}),
+            ("POST", "/_emulator/events/clear"): self._ctl_clear_events,
+            ("GET", "/_emulator/schedules"): lambda p, q: _control_ok({"schedules": self.all_schedules()}),
+            ("POST", "/_emulator/schedules/fire"): self._ctl_fire_schedule,
         }
 
     def reset(self) -> None:
         """Reset every moto backend and all emulator state."""
         with self.aws_lock:
-            moto_api_backend.reset()  # also drops the rotation rules kept on moto's secrets
+            # Also drops what the emulator keeps on moto's objects: rotation
+            # rules, version dates, schedules' client tokens.
+            moto_api_backend.reset()
             self.password_history.clear()
             self.previous_reset_flag.clear()
         self.control.reset()
@@ -856,6 +994,29 @@ class EmulatorApp:
     def _ctl_clear_calls(self, payload: dict, query: dict) -> Response:
         self.control.clear_calls()
         return _control_ok({"status": "ok"})
+
+    def _ctl_clear_rotations(self, payload: dict, query: dict) -> Response:
+        self.control.clear_rotations()
+        return _control_ok({"status": "ok"})
+
+    def _ctl_clear_events(self, payload: dict, query: dict) -> Response:
+        self.control.clear_events()
+        return _control_ok({"status": "ok"})
+
+    def _ctl_fire_schedule(self, payload: dict, query: dict) -> Response:
+        name = payload.get("Name")
+        group = payload.get("GroupName") or "default"
+        if not isinstance(name, str) or not name or not isinstance(group, str):
+            raise _ControlError(400, "'Name' (and optionally 'GroupName') must be strings")
+        account = payload.get("AccountId", DEFAULT_ACCOUNT_ID)
+        region = payload.get("Region", DEFAULT_REGION)
+        try:
+            fired = self.fire_schedule(name, group, account, region)
+        except LookupError as err:
+            raise _ControlError(404, str(err.args[0])) from None
+        except PermissionError as err:
+            raise _ControlError(409, str(err)) from None
+        return _control_ok({"status": "ok", **fired})
 
     def _ctl_add_fault(self, payload: dict, query: dict) -> Response:
         action = payload.get("action")
@@ -875,7 +1036,7 @@ class EmulatorApp:
                 f"fault kind {kind!r} exists only for {only_for}: it answers with the PasswordResetRequired "
                 "flag the login profile had before its latest change (IAM's eventual consistency)",
             )
-        if kind in IAM_ONLY_KINDS and (action == "*" or action in SM_OPERATIONS):
+        if kind in IAM_ONLY_KINDS and (action == "*" or action in NON_IAM_OPERATIONS):
             raise _ControlError(
                 400, f"fault kind {kind!r} exists only for IAM actions; name an IAM action explicitly"
             )
@@ -923,18 +1084,27 @@ class EmulatorApp:
             if existing is not None and _has_value(existing):
                 raise _ControlError(409, f"version {token} already exists with a value")
             # Only one version can carry AWSPENDING.
-            secret.remove_version_stages_from_old_versions(["AWSPENDING"])
-            secret.versions[token] = {
-                "createdate": int(time.time()),
-                "version_id": token,
-                "version_stages": ["AWSPENDING"],
-            }
-            secret.rotation_requested = True  # makes moto report the Rotation* fields
-            secret.rotation_enabled = True
-            secret.rotation_lambda_arn = payload.get("RotationLambdaARN") or secret.rotation_lambda_arn or DEFAULT_ROTATION_LAMBDA
-            shown = self._set_rotation_rules(secret, rules)
+            self._add_pending_version(secret, token)
+            lambda_arn = payload.get("RotationLambdaARN") or secret.rotation_lambda_arn or DEFAULT_ROTATION_LAMBDA
+            shown = self._enable_rotation(secret, lambda_arn, rules)
             stages = {vid: list(v["version_stages"]) for vid, v in secret.versions.items()}
         return _control_ok({"status": "ok", "ARN": secret.arn, "VersionIdsToStages": stages, "RotationRules": shown})
+
+    def _ctl_version_created(self, payload: dict, query: dict) -> Response:
+        """Set a version's creation time (ListSecretVersionIds' / GetSecretValue's CreatedDate)."""
+        version_id = payload.get("VersionId")
+        created = payload.get("CreatedDate")
+        if not isinstance(version_id, str) or not version_id:
+            raise _ControlError(400, "'VersionId' is required")
+        if isinstance(created, bool) or not isinstance(created, (int, float)) or created < 0:
+            raise _ControlError(400, "'CreatedDate' must be epoch seconds (a number >= 0)")
+        with self.aws_lock:
+            secret = self._ctl_secret(payload)
+            version = secret.versions.get(version_id)
+            if version is None:
+                raise _ControlError(404, f"secret {secret.name!r} has no version {version_id!r}")
+            version["createdate"] = created if isinstance(created, int) else round(created, 3)
+        return _control_ok({"status": "ok", "VersionId": version_id, "CreatedDate": version["createdate"]})
 
     @staticmethod
     def _set_rotation_rules(secret: FakeSecret, rules: Optional[dict]) -> dict:
@@ -1030,4 +1200,4 @@ def start_emulator(host: str = "127.0.0.1", port: int = 0) -> Emulator:
     return Emulator(host, port).start()
 
 
-__all__ = ["Emulator", "EmulatorApp", "start_emulator", "FAULT_KINDS", "SM_OPERATIONS"]
+__all__ = ["Emulator", "EmulatorApp", "start_emulator", "FAULT_KINDS", "SM_OPERATIONS", "NON_IAM_OPERATIONS"]

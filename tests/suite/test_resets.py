@@ -1,0 +1,381 @@
+"""Event-triggered resets, end to end: the release binary receives the EventBridge events
+AWS would deliver, decides, and starts rotations with RotateSecret (which the emulator
+records and the driver then runs, as Secrets Manager would) or one-time schedules (which
+the test fires, as Scheduler would). Every case ends with the rotation invariant.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from harness import SecretsManagerDriver
+from harness.aws import INITIAL_PASSWORD
+from harness.invariants import assert_invariant, record_case
+from harness.resets import (ADMIN_ROLE, OWN_ROLE, RESET_CONFIG, ResetWorld, ago, console_login, decisions, iam_call,
+                            on_demand, role_identity, secret_read, security_hub)
+
+CATEGORY = "resets"
+WRITES = ("secretsmanager:RotateSecret", "scheduler:CreateSchedule", "scheduler:DeleteSchedule",
+          "secretsmanager:PutSecretValue", "secretsmanager:UpdateSecretVersionStage", "iam:UpdateLoginProfile")
+
+
+@pytest.fixture
+def world(aws, make_lambda):
+    def make(**config):
+        driver = SecretsManagerDriver(aws, make_lambda(config={**RESET_CONFIG, **config}))
+        return ResetWorld(aws, driver)
+    return make
+
+
+def completed(aws, user, records, old_password):
+    """Exactly one rotation ran and converged: IAM holds the new AWSCURRENT."""
+    assert len(records) == 1, records
+    assert records[0].succeeded, records[0].last_error
+    current = aws.value(user.secret_arn)
+    assert aws.iam_password(user.username) == current["password"] != old_password
+    assert aws.version_with(user.secret_arn, "AWSCURRENT") == records[0].token
+
+
+def aws_writes(aws) -> dict:
+    counts = aws.control.counts()
+    return {action: counts[action] for action in WRITES if counts.get(action)}
+
+
+def metric_lines(result) -> list:
+    lines = []
+    for line in result.lines:
+        try:
+            parsed = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(parsed, dict) and "_aws" in parsed:
+            lines.append(parsed)
+    return lines
+
+
+# -- on demand -------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("by", ["userName", "secretArn", "secretName"])
+def test_an_on_demand_reset_rotates_the_password_through_secrets_manager(aws, world, rotation_token, by):
+    with record_case(CATEGORY):
+        w = world()
+        user = w.enrol(f"reset-od-{by.lower()}")
+        old = aws.value(user.secret_arn)["password"]
+        aws.control.clear_calls()
+        detail = {"userName": {"userName": user.username}, "secretArn": {"secretId": user.secret_arn},
+                  "secretName": {"secretId": f"console/{user.username}"}}[by]
+        result = w.driver.function.invoke(on_demand(**detail, reason="left the on-call rota"))
+        assert decisions(result) == ["rotation_started"]
+        calls = [c["action"] for c in aws.control.calls()]
+        assert calls.count("RotateSecret") == 1 and "CreateSchedule" not in calls
+        assert len(calls) <= 5, calls  # the calls of one reset decision (+ its outcome event)
+        completed(aws, user, w.run_started(rotation_token), old)
+
+
+def test_a_security_hub_action_resets_every_enrolled_user_and_refuses_the_others(aws, world, rotation_token):
+    with record_case(CATEGORY):
+        w = world()
+        enrolled = w.enrol("reset-sh-enrolled")
+        aws.bound_user("reset-sh-unbound", bind=False)
+        old = aws.value(enrolled.secret_arn)["password"]
+        result = w.driver.function.invoke(security_hub(enrolled.username, "reset-sh-unbound"))
+        assert decisions(result) == ["rotation_started", "refused"]
+        assert result.body["Decisions"][1]["ErrorType"] == "BindingTagMissing"
+        completed(aws, enrolled, w.run_started(rotation_token), old)
+
+
+def untag(aws, user):
+    aws.iam.untag_user(UserName=user.username, TagKeys=["password-rotation:secret-arn"])
+
+
+def another_function(aws, user):
+    other = "arn:aws:lambda:us-east-1:123456789012:function:someone-elses-rotation"
+    token = "00000000-0000-4000-8000-" + "0" * 12
+    aws.control.rotation_placeholder(user.secret_arn, token, RotationLambdaARN=other)
+    aws.sm.update_secret_version_stage(SecretId=user.secret_arn, VersionStage="AWSPENDING", RemoveFromVersionId=token)
+
+
+def disable(aws, user):
+    aws.control.set_rotation_enabled(user.secret_arn, False)
+
+
+def names_another_user(aws, user):
+    aws.iam.create_user(UserName="reset-mallory")
+    aws.sm.put_secret_value(SecretId=user.secret_arn, SecretString=json.dumps({"username": "reset-mallory"}))
+
+
+REFUSALS = [
+    ("BindingTagMissing", untag, "userName"),
+    ("RotatedByAnotherFunction", another_function, "userName"),
+    ("RotationNotEnabled", disable, "userName"),
+    ("SecretNamesAnotherUser", names_another_user, "userName"),
+    ("BindingTagMissing", untag, "secretId"),
+    ("UserNotFound", None, "ghost"),
+]
+
+
+@pytest.mark.parametrize("error_type, arrange, by", REFUSALS, ids=[f"{e}-by-{b}" for e, _, b in REFUSALS])
+def test_a_reset_that_may_not_happen_is_refused_with_its_error_and_changes_nothing(
+        aws, world, rotation_token, error_type, arrange, by):
+    with record_case(CATEGORY, bad_inputs=1):
+        w = world()
+        user = w.enrol(f"reset-refused-{len(error_type)}-{by}")
+        if arrange:
+            arrange(aws, user)
+        before = (aws.iam_password(user.username), aws.stages(user.secret_arn))
+        aws.control.clear_calls()
+        detail = {"userName": {"userName": user.username}, "secretId": {"secretId": user.secret_arn},
+                  "ghost": {"userName": "reset-ghost"}}[by]
+        result = w.driver.function.invoke(on_demand(**detail))
+        assert not result.ok and result.error_type == error_type, (result.error_type, result.error_message)
+        assert aws_writes(aws) == {}, aws_writes(aws)
+        assert (aws.iam_password(user.username), aws.stages(user.secret_arn)) == before
+        assert w.started() == []
+
+
+def test_a_rotation_in_progress_is_not_disturbed_and_the_reset_happens_after_it(aws, world, rotation_token):
+    with record_case(CATEGORY):
+        w = world()
+        user = w.enrol("reset-in-progress")
+        driver = w.driver
+        token = driver.start(user.secret_arn)
+        for step in ("createSecret", "setSecret"):
+            assert driver.invoke_step(step, user.secret_arn, token, rotation_token).ok
+        stages = aws.stages(user.secret_arn)
+        aws.control.clear_calls()
+        result = driver.function.invoke(on_demand(userName=user.username))
+        assert decisions(result) == ["retry_scheduled"]
+        assert aws.stages(user.secret_arn) == stages, "the rotation in progress was disturbed"
+        assert "secretsmanager:RotateSecret" not in aws.control.counts()
+        # The rotation in progress completes; then the schedule fires and the reset happens.
+        for step in ("testSecret", "finishSecret"):
+            assert driver.invoke_step(step, user.secret_arn, token, rotation_token).ok
+        middle = aws.value(user.secret_arn)["password"]
+        [schedule] = w.schedules()
+        assert decisions(w.fire(schedule)) == ["rotation_started"]
+        completed(aws, user, w.run_started(rotation_token), middle)
+        assert w.schedules() == []
+
+
+def test_a_drift_during_a_rotation_converges_once_that_rotation_ends(aws, world, rotation_token):
+    with record_case(CATEGORY):
+        w = world()
+        user = w.enrol("reset-drift-during")
+        driver = w.driver
+        token = driver.start(user.secret_arn)
+        for step in ("createSecret", "setSecret"):
+            assert driver.invoke_step(step, user.secret_arn, token, rotation_token).ok
+        aws.iam.update_login_profile(UserName=user.username, Password="Admin-Chosen-Passw0rd!")  # the drift
+        result = driver.function.invoke(iam_call("UpdateLoginProfile", user.username, role_identity(ADMIN_ROLE),
+                                                 when=ago(0)))
+        assert decisions(result) == ["retry_scheduled"]
+        for step in ("testSecret", "finishSecret"):
+            assert driver.invoke_step(step, user.secret_arn, token, rotation_token).ok
+        [schedule] = w.schedules()
+        assert decisions(w.fire(schedule)) == ["rotation_started"]
+        records = w.run_started(rotation_token)
+        assert records and records[-1].succeeded
+        assert aws.iam_password(user.username) == aws.value(user.secret_arn)["password"]
+
+
+# -- after use: console sign-in and secret read ------------------------------------------------------------
+
+def test_a_successful_console_sign_in_schedules_one_delayed_reset_that_rotates_when_it_fires(
+        aws, world, rotation_token):
+    with record_case(CATEGORY):
+        w = world()
+        user = w.enrol("reset-break-glass")
+        old = aws.value(user.secret_arn)["password"]
+        first = w.driver.function.invoke(console_login(user.username))
+        second = w.driver.function.invoke(console_login(user.username))
+        assert decisions(first) == ["scheduled"] and decisions(second) == ["coalesced"]
+        [schedule] = w.schedules()
+        assert schedule["ScheduleExpression"].startswith("at(") and schedule["ActionAfterCompletion"] == "DELETE"
+        assert schedule["RoleArn"] == RESET_CONFIG["SCHEDULER_ROLE_ARN"]
+        assert w.started() == [], "nothing rotates before the delay"
+        assert aws.iam_password(user.username) == old
+        assert decisions(w.fire(schedule)) == ["rotation_started"]
+        completed(aws, user, w.run_started(rotation_token), old)
+
+
+def test_a_failed_console_sign_in_never_resets(aws, world):
+    with record_case(CATEGORY):
+        w = world()
+        user = w.enrol("reset-failed-login")
+        aws.control.clear_calls()
+        result = w.driver.function.invoke(console_login(user.username, success=False))
+        assert decisions(result) == ["skipped"]
+        assert w.schedules() == [] and aws_writes(aws) == {}
+
+
+def test_a_sign_in_reset_that_a_later_rotation_already_covers_is_coalesced_when_it_fires(aws, world, rotation_token):
+    with record_case(CATEGORY):
+        w = world()
+        user = w.enrol("reset-covered")
+        assert decisions(w.driver.function.invoke(console_login(user.username, when=ago(120)))) == ["scheduled"]
+        assert decisions(w.driver.function.invoke(on_demand(userName=user.username))) == ["rotation_started"]
+        w.run_started(rotation_token)
+        [schedule] = w.schedules()
+        aws.control.clear_calls()
+        assert decisions(w.fire(schedule)) == ["coalesced"]
+        assert "secretsmanager:RotateSecret" not in aws.control.counts()
+
+
+@pytest.mark.parametrize("reader", ["someone-else", "the-function"])
+def test_a_secret_read_by_anyone_but_the_function_schedules_a_reset(aws, world, reader):
+    with record_case(CATEGORY):
+        w = world()
+        user = w.enrol(f"reset-checkout-{reader}")
+        actor = role_identity(OWN_ROLE if reader == "the-function" else ADMIN_ROLE)
+        result = w.driver.function.invoke(secret_read(user.secret_arn, actor))
+        expected = "skipped" if reader == "the-function" else "scheduled"
+        assert decisions(result) == [expected]
+        assert len(w.schedules()) == (0 if reader == "the-function" else 1)
+
+
+# -- drift -----------------------------------------------------------------------------------------------------
+
+def test_drift_by_another_principal_resets_now_and_the_functions_own_calls_never_do(aws, world, rotation_token):
+    with record_case(CATEGORY):
+        w = world()
+        user = w.enrol("reset-drift")
+        aws.iam.update_login_profile(UserName=user.username, Password="Admin-Chosen-Passw0rd!")
+        result = w.driver.function.invoke(iam_call("UpdateLoginProfile", user.username, role_identity(ADMIN_ROLE)))
+        assert decisions(result) == ["rotation_started"]
+        records = w.run_started(rotation_token)
+        assert records[-1].succeeded
+        assert aws.iam_password(user.username) == aws.value(user.secret_arn)["password"]
+        # The CloudTrail record of the function's own UpdateLoginProfile: never a loop.
+        aws.control.clear_calls()
+        own = w.driver.function.invoke(iam_call("UpdateLoginProfile", user.username, role_identity(OWN_ROLE)))
+        assert decisions(own) == ["skipped"]
+        assert [c["action"] for c in aws.control.calls()] == ["PutEvents"]  # its outcome event only
+
+
+def test_delete_login_profile_is_reported_and_never_undone(aws, world):
+    with record_case(CATEGORY):
+        w = world()
+        user = w.enrol("reset-deleted")
+        aws.iam.delete_login_profile(UserName=user.username)
+        aws.control.clear_calls()
+        result = w.driver.function.invoke(iam_call("DeleteLoginProfile", user.username, role_identity(ADMIN_ROLE)))
+        assert decisions(result) == ["reported"]
+        assert [c["action"] for c in aws.control.calls()] == ["PutEvents"]
+        assert aws.iam_password(user.username) is None
+
+
+@pytest.mark.parametrize("reset_required", [True, False], ids=["reset-required", "no-reset"])
+def test_a_users_own_change_password_is_the_first_sign_in_only_when_a_reset_is_required(
+        aws, world, reset_required):
+    with record_case(CATEGORY):
+        w = world(PASSWORD_RESET_REQUIRED=str(reset_required).lower())
+        user = w.enrol(f"reset-own-change-{int(reset_required)}")
+        identity = {"type": "IAMUser", "userName": user.username,
+                    "arn": f"arn:aws:iam::123456789012:user/{user.username}"}
+        result = w.driver.function.invoke(iam_call("ChangePassword", user.username, identity))
+        assert decisions(result) == (["skipped"] if reset_required else ["rotation_started"])
+
+
+def test_a_failed_iam_call_and_a_user_not_enrolled_change_nothing(aws, world):
+    with record_case(CATEGORY):
+        w = world()
+        user = w.enrol("reset-noise")
+        aws.bound_user("reset-not-enrolled", bind=False)
+        aws.control.clear_calls()
+        failed = w.driver.function.invoke(iam_call("UpdateLoginProfile", user.username, role_identity(ADMIN_ROLE),
+                                                   errorCode="AccessDenied"))
+        stranger = w.driver.function.invoke(iam_call("UpdateLoginProfile", "reset-not-enrolled",
+                                                     role_identity(ADMIN_ROLE)))
+        assert decisions(failed) == ["skipped"] and decisions(stranger) == ["skipped"]
+        assert aws_writes(aws) == {}
+
+
+# -- who may trigger, dry run, outcome events, metrics ---------------------------------------------------------
+
+@pytest.mark.parametrize("source, detail_type", [
+    ("evil.app", "IAM Password Reset Requested"),
+    ("iam-password-rotation.fake", "IAM Password Reset Requested"),
+    ("aws.iam", "IAM Password Reset Requested"),
+    ("aws.signin", "AWS API Call via CloudTrail"),
+])
+def test_a_well_formed_event_from_an_unexpected_source_does_nothing(aws, world, source, detail_type):
+    with record_case(CATEGORY, bad_inputs=1):
+        w = world()
+        user = w.enrol(f"reset-forged-{abs(hash(source + detail_type)) % 10000}")
+        before = (aws.iam_password(user.username), aws.stages(user.secret_arn))
+        aws.control.clear_calls()
+        event = on_demand(userName=user.username)
+        event["source"], event["detail-type"] = source, detail_type
+        result = w.driver.function.invoke(event)
+        assert not result.ok and result.error_type == "InvalidEvent", result.body
+        assert source in result.error_message
+        assert aws.control.calls() == []
+        assert (aws.iam_password(user.username), aws.stages(user.secret_arn)) == before
+
+
+def test_a_dry_run_decides_every_trigger_and_writes_nothing(aws, world):
+    with record_case(CATEGORY):
+        w = world(RESET_DRY_RUN="true")
+        user = w.enrol("reset-dry-run")
+        before = (aws.iam_password(user.username), aws.stages(user.secret_arn))
+        aws.control.clear_calls()
+        aws.control.clear_events()
+        for event, would in [
+            (on_demand(userName=user.username), "rotation_started"),
+            (console_login(user.username), "scheduled"),
+            (iam_call("UpdateLoginProfile", user.username, role_identity(ADMIN_ROLE)), "rotation_started"),
+        ]:
+            result = w.driver.function.invoke(event)
+            assert result.body["DryRun"] is True
+            assert [(d["Decision"], d["WouldDo"]) for d in result.body["Decisions"]] == [("dry_run", would)]
+        assert aws_writes(aws) == {}
+        assert w.schedules() == [] and w.started() == []
+        assert (aws.iam_password(user.username), aws.stages(user.secret_arn)) == before
+        published = [e["Detail"]["decision"] for e in w.outcome_events()]
+        assert published == ["dry_run:rotation_started", "dry_run:scheduled", "dry_run:rotation_started"]
+
+
+def test_each_decision_and_each_finished_rotation_is_one_outcome_event_and_one_metric_line(
+        aws, world, rotation_token):
+    with record_case(CATEGORY):
+        w = world()
+        user = w.enrol("reset-outcomes")
+        aws.control.clear_events()
+        event = iam_call("UpdateLoginProfile", user.username, role_identity(ADMIN_ROLE))
+        result = w.driver.function.invoke(event)
+        [metric] = metric_lines(result)
+        assert metric["Trigger"] == "drift" and metric["ResetsStarted"] == 1
+        assert metric["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "IamPasswordRotation"
+        [record] = w.run_started(rotation_token)
+        step_metrics = [line for _, r in record.results for line in metric_lines(r)]
+        assert [m["Step"] for m in step_metrics] == ["createSecret", "setSecret", "testSecret", "finishSecret"]
+        assert step_metrics[-1]["RotationsSucceeded"] == 1
+        events = w.outcome_events()
+        assert [e["DetailType"] for e in events] == ["IAM Password Reset Decision", "IAM Password Rotation Finished"]
+        decision = events[0]["Detail"]
+        assert decision["user"] == user.username and decision["secretArn"] == user.secret_arn
+        assert decision["trigger"] == "drift" and decision["decision"] == "rotation_started"
+        assert decision["eventId"] == event["detail"]["eventID"]
+        assert decision["principal"] == event["detail"]["userIdentity"]["arn"]
+        assert decision["version"] == record.token
+        finished = events[1]["Detail"]
+        assert finished["version"] == record.token and finished["secretArn"] == user.secret_arn
+        text = json.dumps(events)
+        for secret in (aws.value(user.secret_arn)["password"], INITIAL_PASSWORD, rotation_token):
+            assert secret not in text
+        assert_invariant(aws, user, "after the outcome events")
+
+
+def test_a_failed_step_is_one_failed_outcome_event(aws, world, rotation_token):
+    with record_case(CATEGORY):
+        w = world()
+        user = w.enrol("reset-failed-step")
+        untag(aws, user)
+        aws.control.clear_events()
+        record = w.driver.rotate(user.secret_arn, rotation_token=rotation_token, max_attempts=1)
+        assert not record.succeeded
+        [failed] = w.outcome_events()
+        assert failed["DetailType"] == "IAM Password Rotation Failed"
+        assert failed["Detail"]["errorType"] == "BindingTagMissing"
+        assert failed["Detail"]["version"] == record.token
