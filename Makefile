@@ -8,11 +8,15 @@ REQUIREMENTS := tests/requirements.txt tests/deploy/requirements.txt
 # The deployable artifact, built by cargo-lambda (from .venv, with Zig) for x86_64.
 BINARY := target/lambda/iam-password-rotation/bootstrap
 
-.PHONY: demo test unit-tests python-tests build bench lint clean
+.PHONY: demo demo-break-glass test unit-tests python-tests build bench lint clean
 
 ## demo: build, start the local AWS emulator, and rotate a demo user's password, step by step
 demo: build
 	$(PY) scripts/demo.py --binary $(BINARY)
+
+## demo-break-glass: a console sign-in of an enrolled user leads to a delayed reset, end to end
+demo-break-glass: build
+	$(PY) scripts/demo_break_glass.py --binary $(BINARY)
 
 ## test: every test: Rust unit and adapter tests, the release build, emulator, end-to-end,
 ## reliability suite and deployment checks
