@@ -187,6 +187,80 @@ pub enum RotationError {
         attempts: u32,
     },
 
+    /// The self-service strategy needs the current password as `OldPassword`.
+    #[error("secret {secret} rotates with changePasswordCredentials (the user's own ChangePassword), which needs the current password, but AWSCURRENT has no \"password\": set it, or remove changePasswordCredentials to use UpdateLoginProfile")]
+    CurrentPasswordMissing {
+        /// The secret ARN.
+        secret: String,
+    },
+
+    /// The credentials secret cannot be read as an access key.
+    #[error(
+        "the credentials secret {credentials} named by secret {secret} is not usable: {reason}"
+    )]
+    InvalidCredentialsSecret {
+        /// The secret ARN.
+        secret: String,
+        /// The credentials secret's id.
+        credentials: String,
+        /// What is wrong, naming keys, never values.
+        reason: String,
+    },
+
+    /// The access key belongs to another identity than the user the secret names.
+    #[error("the access key in {credentials} belongs to {key_owner}, not to IAM user {user}: a secret may only use its own user's key")]
+    CredentialsUserMismatch {
+        /// The IAM user the secret names.
+        user: String,
+        /// The credentials secret's id.
+        credentials: String,
+        /// Whom the key belongs to (user name, or "the account root user", ...).
+        key_owner: String,
+    },
+
+    /// `ChangePassword` refused the old password, and IAM does not hold the pending one either.
+    #[error("ChangePassword refused the old password of IAM user {user}, and IAM does not hold the pending password either: the password was changed outside this function; reset it with UpdateLoginProfile (an administrator, or the other strategy)")]
+    OldPasswordIncorrect {
+        /// The IAM user name.
+        user: String,
+    },
+
+    /// The user may not change its own password.
+    #[error("IAM user {user} may not change its own password (AccessDenied: {message}): grant it iam:ChangePassword on itself, or allow users to change their passwords in the account password policy")]
+    ChangePasswordNotAllowed {
+        /// The IAM user name.
+        user: String,
+        /// IAM's message.
+        message: String,
+    },
+
+    /// `ChangePassword` was called with credentials that are not an IAM user's.
+    #[error("the access key used for IAM user {user} is not an IAM user's (InvalidUserType): use the user's own access key")]
+    InvalidUserType {
+        /// The IAM user name.
+        user: String,
+    },
+
+    /// IAM failed (`ServiceFailure`, 500) through every retry.
+    #[error(
+        "IAM failed to change the password of user {user} (ServiceFailure) through every retry"
+    )]
+    ServiceFailure {
+        /// The IAM user name.
+        user: String,
+    },
+
+    /// testSecret's check: IAM does not hold the pending password.
+    #[error("IAM does not hold the pending password of version {token} of secret {secret} for user {user} (its ChangePassword check refused it as the old password)")]
+    PendingNotHeld {
+        /// The secret ARN.
+        secret: String,
+        /// The `ClientRequestToken` of the event.
+        token: String,
+        /// The IAM user name.
+        user: String,
+    },
+
     /// IAM kept answering `EntityTemporarilyUnmodifiable` through every retry.
     #[error("IAM user {user} stayed temporarily unmodifiable (EntityTemporarilyUnmodifiable) through every retry")]
     EntityTemporarilyUnmodifiable {
@@ -244,6 +318,14 @@ impl RotationError {
             Self::RotatedByAnotherFunction { .. } => "RotatedByAnotherFunction",
             Self::SecretNamesAnotherUser { .. } => "SecretNamesAnotherUser",
             Self::ResetRetriesExhausted { .. } => "ResetRetriesExhausted",
+            Self::CurrentPasswordMissing { .. } => "CurrentPasswordMissing",
+            Self::InvalidCredentialsSecret { .. } => "InvalidCredentialsSecret",
+            Self::CredentialsUserMismatch { .. } => "CredentialsUserMismatch",
+            Self::OldPasswordIncorrect { .. } => "OldPasswordIncorrect",
+            Self::ChangePasswordNotAllowed { .. } => "ChangePasswordNotAllowed",
+            Self::InvalidUserType { .. } => "InvalidUserType",
+            Self::ServiceFailure { .. } => "ServiceFailure",
+            Self::PendingNotHeld { .. } => "PendingNotHeld",
             Self::EntityTemporarilyUnmodifiable { .. } => "EntityTemporarilyUnmodifiable",
             Self::LimitExceeded { .. } => "LimitExceeded",
             Self::Randomness => "Randomness",

@@ -50,7 +50,7 @@ pub struct App<S, I, U, R, Sch, O> {
 impl<S, I, U, R, Sch, O> App<S, I, U, R, Sch, O>
 where
     S: ports::SecretStore,
-    I: ports::LoginProfiles,
+    I: ports::LoginProfiles + ports::SelfService,
     U: Users,
     R: RotationControl,
     Sch: Schedules,

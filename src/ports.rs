@@ -117,6 +117,13 @@ pub trait SecretStore: Send + Sync {
         version_id: &str,
     ) -> impl Future<Output = Result<Option<SecretString>>> + Send;
 
+    /// The `AWSCURRENT` value of another secret (the self-service credentials);
+    /// `None` when it has none.
+    fn get_current(
+        &self,
+        secret_id: &str,
+    ) -> impl Future<Output = Result<Option<SecretString>>> + Send;
+
     /// `PutSecretValue` of `value` under `token`, staged `AWSPENDING`.
     fn put_pending(
         &self,
@@ -160,6 +167,39 @@ pub enum CreateOutcome {
     Created,
     /// The user already had one (`EntityAlreadyExists`); nothing changed.
     AlreadyExists,
+}
+
+/// A user's own access key, read from the secret `changePasswordCredentials` names.
+/// Both halves are kept secret: neither appears in `Debug`, logs or errors.
+#[derive(Clone)]
+pub struct AccessKey {
+    /// `accessKeyId`.
+    pub access_key_id: SecretString,
+    /// `secretAccessKey`.
+    pub secret_access_key: SecretString,
+}
+
+impl std::fmt::Debug for AccessKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AccessKey([REDACTED])")
+    }
+}
+
+/// IAM as the user itself sees it, signed with the user's own access key: the
+/// self-service strategy (`ChangePassword`), which needs no IAM write permission.
+pub trait SelfService: Send + Sync {
+    /// `GetUser` with no user name, signed with `key`: the user the key belongs to.
+    fn whoami(&self, key: &AccessKey) -> impl Future<Output = Result<IamUser>> + Send;
+
+    /// `ChangePassword(OldPassword, NewPassword)` signed with `key`, the key of `user`
+    /// (named in errors).
+    fn change_password(
+        &self,
+        key: &AccessKey,
+        user: &str,
+        old: &SecretString,
+        new: &SecretString,
+    ) -> impl Future<Output = Result<()>> + Send;
 }
 
 /// IAM users' console passwords, as the rotation needs them.

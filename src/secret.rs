@@ -122,6 +122,24 @@ impl SecretValue {
         self.password.as_ref()
     }
 
+    /// The string value of another key (`None` when absent; an error naming the key
+    /// when it is not a string).
+    pub fn other_string(&self, key: &str) -> Result<Option<String>, String> {
+        let Some(raw) = self.entries.iter().find_map(|entry| match entry {
+            Entry::Other(name, raw) if name == key => Some(raw),
+            _ => None,
+        }) else {
+            return Ok(None);
+        };
+        match serde_json::from_str::<Value>(raw.get()) {
+            Ok(Value::String(value)) if !value.trim().is_empty() => Ok(Some(value)),
+            Ok(Value::Null) => Ok(None),
+            Ok(Value::String(_)) => Err(format!("\"{key}\" is empty")),
+            Ok(other) => Err(format!("\"{key}\" is {}, not a string", kind(&other))),
+            Err(_) => Err(format!("\"{key}\" is not valid JSON")),
+        }
+    }
+
     /// The names of the keys other than `username` and `password`, in stored order.
     pub fn other_keys(&self) -> impl Iterator<Item = &str> {
         self.entries.iter().filter_map(|entry| match entry {

@@ -2,7 +2,11 @@
 
 use std::collections::HashMap;
 
+use aws_credential_types::provider::SharedCredentialsProvider;
+use aws_credential_types::Credentials;
 use aws_runtime::retries::classifiers::AwsErrorCodeClassifier;
+use aws_sdk_iam::error::ProvideErrorMetadata;
+use aws_sdk_iam::operation::change_password::ChangePasswordError;
 use aws_sdk_iam::operation::create_login_profile::CreateLoginProfileError;
 use aws_sdk_iam::operation::update_login_profile::UpdateLoginProfileError;
 use aws_sdk_iam::Client;
@@ -11,7 +15,7 @@ use secrecy::{ExposeSecret, SecretString};
 use super::api_error;
 use crate::error::{Result, RotationError};
 use crate::password::{CharClass, PasswordPolicy};
-use crate::ports::{CreateOutcome, IamUser, LoginProfile, LoginProfiles};
+use crate::ports::{AccessKey, CreateOutcome, IamUser, LoginProfile, LoginProfiles, SelfService};
 use crate::reset::ports::Users;
 
 const SERVICE: &str = "iam";
@@ -25,7 +29,8 @@ const TRANSIENT_ERRORS: &[&str] = &[
     "EntityTemporarilyUnmodifiable",
 ];
 
-/// IAM through the AWS SDK.
+/// IAM through the AWS SDK: with the function's own credentials, and, for the
+/// self-service strategy, with a user's own access key.
 #[derive(Debug, Clone)]
 pub struct IamLoginProfiles {
     client: Client,
@@ -43,10 +48,28 @@ impl IamLoginProfiles {
         let iam_config = with_retry_classifiers(aws_sdk_iam::config::Builder::from(config)).build();
         Self::new(Client::from_conf(iam_config))
     }
+
+    /// The same client, signing with a user's own access key instead.
+    fn as_user(&self, key: &AccessKey) -> Client {
+        let credentials = Credentials::new(
+            key.access_key_id.expose_secret(),
+            key.secret_access_key.expose_secret(),
+            None,
+            None,
+            "changePasswordCredentials",
+        );
+        let config = self
+            .client
+            .config()
+            .to_builder()
+            .credentials_provider(SharedCredentialsProvider::new(credentials))
+            .build();
+        Client::from_conf(config)
+    }
 }
 
 /// Adds the classifiers that make the SDK retry `EntityTemporarilyUnmodifiable`
-/// on the two calls that write a password.
+/// on the three calls that write a password.
 pub fn with_retry_classifiers(
     builder: aws_sdk_iam::config::Builder,
 ) -> aws_sdk_iam::config::Builder {
@@ -58,6 +81,11 @@ pub fn with_retry_classifiers(
         )
         .retry_classifier(
             AwsErrorCodeClassifier::<CreateLoginProfileError>::builder()
+                .transient_errors(TRANSIENT_ERRORS)
+                .build(),
+        )
+        .retry_classifier(
+            AwsErrorCodeClassifier::<ChangePasswordError>::builder()
                 .transient_errors(TRANSIENT_ERRORS)
                 .build(),
         )
@@ -227,5 +255,79 @@ impl LoginProfiles for IamLoginProfiles {
 impl Users for IamLoginProfiles {
     async fn get_user(&self, user: &str) -> Result<IamUser> {
         LoginProfiles::get_user(self, user).await
+    }
+}
+
+impl SelfService for IamLoginProfiles {
+    async fn whoami(&self, key: &AccessKey) -> Result<IamUser> {
+        let output = self
+            .as_user(key)
+            .get_user()
+            .send()
+            .await
+            .map_err(|error| api_error(SERVICE, "GetUser", &error))?;
+        let user = output.user().ok_or_else(|| RotationError::Aws {
+            service: SERVICE,
+            operation: "GetUser",
+            code: "NoUser".into(),
+            message: "GetUser signed with the key returned no user (is it the root user's key?)"
+                .into(),
+        })?;
+        Ok(IamUser {
+            name: user.user_name().to_owned(),
+            tags: user
+                .tags()
+                .iter()
+                .map(|tag| (tag.key().to_owned(), tag.value().to_owned()))
+                .collect(),
+        })
+    }
+
+    async fn change_password(
+        &self,
+        key: &AccessKey,
+        user: &str,
+        old: &SecretString,
+        new: &SecretString,
+    ) -> Result<()> {
+        let result = self
+            .as_user(key)
+            .change_password()
+            .old_password(old.expose_secret())
+            .new_password(new.expose_secret())
+            .send()
+            .await;
+        let Err(error) = result else { return Ok(()) };
+        let user = user.to_owned();
+        Err(match error.as_service_error() {
+            Some(e) if e.is_password_policy_violation_exception() => {
+                RotationError::PasswordPolicyViolation {
+                    user,
+                    detail: String::new(),
+                }
+            }
+            Some(e) if e.is_entity_temporarily_unmodifiable_exception() => {
+                RotationError::EntityTemporarilyUnmodifiable { user }
+            }
+            Some(e) if e.is_limit_exceeded_exception() => RotationError::LimitExceeded { user },
+            Some(e) if e.is_invalid_user_type_exception() => {
+                RotationError::InvalidUserType { user }
+            }
+            Some(e) if e.is_no_such_entity_exception() => {
+                RotationError::LoginProfileMissing { user }
+            }
+            Some(e) if e.is_service_failure_exception() => RotationError::ServiceFailure { user },
+            // IAM answers AccessDenied both for a wrong OldPassword and for a user without
+            // iam:ChangePassword; only the message tells them apart.
+            Some(e) if e.code() == Some("AccessDenied") => {
+                let message = e.message().unwrap_or_default().to_owned();
+                if message.to_ascii_lowercase().contains("not authorized") {
+                    RotationError::ChangePasswordNotAllowed { user, message }
+                } else {
+                    RotationError::OldPasswordIncorrect { user }
+                }
+            }
+            _ => api_error(SERVICE, "ChangePassword", &error),
+        })
     }
 }

@@ -96,6 +96,10 @@ impl SecretStore for SecretsManagerStore {
         }
     }
 
+    async fn get_current(&self, secret_id: &str) -> Result<Option<SecretString>> {
+        RotationControl::current_value(self, secret_id).await
+    }
+
     async fn put_pending(
         &self,
         secret_id: &str,

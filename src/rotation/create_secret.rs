@@ -5,9 +5,9 @@ use super::{Checked, Outcome, Rotator, StepReport};
 use crate::error::Result;
 use crate::event::RotationEvent;
 use crate::password::PasswordGenerator;
-use crate::ports::{LoginProfiles, PutOutcome, SecretStore};
+use crate::ports::{LoginProfiles, PutOutcome, SecretStore, SelfService};
 
-impl<S: SecretStore, I: LoginProfiles> Rotator<S, I> {
+impl<S: SecretStore, I: LoginProfiles + SelfService> Rotator<S, I> {
     pub(super) async fn create_secret(&self, event: &RotationEvent) -> Result<StepReport> {
         let metadata = match self.check_secret(event).await? {
             Checked::AlreadyCurrent(_) => return Ok(Outcome::AlreadyCurrent.into()),

@@ -16,8 +16,8 @@ use crate::error::{Result, RotationError};
 use crate::event::RotationEvent;
 use crate::password::PasswordPolicy;
 use crate::ports::{
-    CreateOutcome, IamUser, LoginProfile, LoginProfiles, PutOutcome, RotationRules, SecretMetadata,
-    SecretStore, AWSCURRENT, AWSPENDING,
+    AccessKey, CreateOutcome, IamUser, LoginProfile, LoginProfiles, PutOutcome, RotationRules,
+    SecretMetadata, SecretStore, SelfService, AWSCURRENT, AWSPENDING,
 };
 
 /// The secret under rotation.
@@ -43,6 +43,8 @@ pub enum Call {
     UpdateLoginProfile,
     CreateLoginProfile,
     GetPolicy,
+    WhoAmI,
+    ChangePassword,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -54,6 +56,8 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 #[derive(Default)]
 struct StoreState {
     arn: Option<String>,
+    /// `AWSCURRENT` values of other secrets (the self-service credentials).
+    others: HashMap<String, String>,
     rotation_rules: RotationRules,
     rotation_enabled: bool,
     stages: HashMap<String, Vec<String>>,
@@ -97,6 +101,11 @@ impl FakeStore {
             version.into(),
             stages.iter().map(|s| (*s).to_owned()).collect(),
         );
+    }
+
+    /// Another secret's `AWSCURRENT` value (a credentials secret).
+    pub fn set_other_secret(&self, id: &str, value: Value) {
+        lock(&self.0).others.insert(id.into(), value.to_string());
     }
 
     /// The ARN `DescribeSecret` reports (the events still name [`ARN`]).
@@ -182,6 +191,14 @@ impl SecretStore for FakeStore {
             .map(|raw| SecretString::from(raw.as_str())))
     }
 
+    async fn get_current(&self, secret_id: &str) -> Result<Option<SecretString>> {
+        let state = self.record(Call::GetVersion(secret_id.into()));
+        Ok(state
+            .others
+            .get(secret_id)
+            .map(|raw| SecretString::from(raw.as_str())))
+    }
+
     async fn put_pending(
         &self,
         _secret_id: &str,
@@ -248,6 +265,10 @@ struct IamState {
     /// `CreateLoginProfile` creates the profile, then answers as the SDK's retry of a
     /// lost response would: `EntityAlreadyExists`.
     lose_create_response: bool,
+    /// Access key ids and the users they belong to.
+    keys: HashMap<String, String>,
+    /// `ChangePassword` is denied (the user lacks iam:ChangePassword).
+    change_denied: bool,
 }
 
 /// IAM in memory; clones share state.
@@ -305,6 +326,16 @@ impl FakeIam {
         lock(&self.0).lose_create_response = true;
     }
 
+    /// An access key of `user` (its secret half is not checked).
+    pub fn add_key(&self, access_key_id: &str, user: &str) {
+        lock(&self.0).keys.insert(access_key_id.into(), user.into());
+    }
+
+    /// Every `ChangePassword` is denied, as for a user without iam:ChangePassword.
+    pub fn deny_change_password(&self) {
+        lock(&self.0).change_denied = true;
+    }
+
     pub fn set_reset_required(&self, user: &str, reset: bool) {
         lock(&self.0).reset_required.insert(user.into(), reset);
     }
@@ -327,7 +358,12 @@ impl FakeIam {
     pub fn writes(&self) -> usize {
         self.calls()
             .iter()
-            .filter(|call| matches!(call, Call::UpdateLoginProfile | Call::CreateLoginProfile))
+            .filter(|call| {
+                matches!(
+                    call,
+                    Call::UpdateLoginProfile | Call::CreateLoginProfile | Call::ChangePassword
+                )
+            })
             .count()
     }
 
@@ -433,6 +469,59 @@ impl LoginProfiles for FakeIam {
 
     async fn password_policy(&self) -> Result<Option<PasswordPolicy>> {
         Ok(self.record(Call::GetPolicy).policy.clone())
+    }
+}
+
+impl SelfService for FakeIam {
+    async fn whoami(&self, key: &AccessKey) -> Result<IamUser> {
+        let state = self.record(Call::WhoAmI);
+        let owner = state
+            .keys
+            .get(key.access_key_id.expose_secret())
+            .cloned()
+            .ok_or_else(|| RotationError::Aws {
+                service: "iam",
+                operation: "GetUser",
+                code: "InvalidClientTokenId".into(),
+                message: "The security token included in the request is invalid.".into(),
+            })?;
+        Ok(state.users.get(&owner).cloned().unwrap_or(IamUser {
+            name: owner,
+            tags: HashMap::new(),
+        }))
+    }
+
+    async fn change_password(
+        &self,
+        key: &AccessKey,
+        user: &str,
+        old: &SecretString,
+        new: &SecretString,
+    ) -> Result<()> {
+        let mut state = self.record(Call::ChangePassword);
+        let Some(owner) = state.keys.get(key.access_key_id.expose_secret()).cloned() else {
+            return Err(RotationError::InvalidUserType { user: user.into() });
+        };
+        if state.change_denied {
+            return Err(RotationError::ChangePasswordNotAllowed {
+                user: user.into(),
+                message: "not authorized to perform: iam:ChangePassword".into(),
+            });
+        }
+        let Some(current) = state.passwords.get(&owner).and_then(|h| h.last().cloned()) else {
+            return Err(RotationError::LoginProfileMissing { user: user.into() });
+        };
+        if current != old.expose_secret() {
+            return Err(RotationError::OldPasswordIncorrect { user: user.into() });
+        }
+        Self::admit(&state, &owner, new.expose_secret())?;
+        state
+            .passwords
+            .entry(owner.clone())
+            .or_default()
+            .push(new.expose_secret().to_owned());
+        state.reset_required.insert(owner, false);
+        Ok(())
     }
 }
 

@@ -9,10 +9,10 @@ use super::{Checked, Outcome, Rotator, StepReport};
 use crate::error::{Result, RotationError};
 use crate::event::RotationEvent;
 use crate::ports::{
-    LoginProfiles, SecretMetadata, SecretStore, AWSCURRENT, AWSPENDING, IAM_APPLIED,
+    LoginProfiles, SecretMetadata, SecretStore, SelfService, AWSCURRENT, AWSPENDING, IAM_APPLIED,
 };
 
-impl<S: SecretStore, I: LoginProfiles> Rotator<S, I> {
+impl<S: SecretStore, I: LoginProfiles + SelfService> Rotator<S, I> {
     pub(super) async fn finish_secret(&self, event: &RotationEvent) -> Result<StepReport> {
         let outcome = match self.check_secret(event).await? {
             Checked::AlreadyCurrent(metadata) => {

@@ -14,6 +14,7 @@
 
 mod create_secret;
 mod finish_secret;
+mod self_service;
 mod set_secret;
 mod test_secret;
 mod versions;
@@ -30,10 +31,13 @@ use crate::config::Config;
 use crate::error::{Result, RotationError};
 use crate::event::{RotationEvent, Step};
 use crate::password::PasswordPolicy;
-use crate::ports::{LoginProfiles, SecretMetadata, SecretStore, AWSCURRENT, AWSPENDING};
+use crate::ports::{
+    LoginProfiles, SecretMetadata, SecretStore, SelfService, AWSCURRENT, AWSPENDING,
+};
 use crate::secret::SecretValue;
 use versions::VersionCache;
 
+pub use self_service::CREDENTIALS_KEY;
 pub use set_secret::BINDING_TAG;
 pub use warning::Warning;
 
@@ -113,7 +117,7 @@ pub struct Rotator<S, I> {
     versions: VersionCache,
 }
 
-impl<S: SecretStore, I: LoginProfiles> Rotator<S, I> {
+impl<S: SecretStore, I: LoginProfiles + SelfService> Rotator<S, I> {
     /// A rotator over the given ports; built once per process.
     pub fn new(store: S, iam: I, config: Config) -> Self {
         Self {

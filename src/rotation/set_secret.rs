@@ -3,17 +3,19 @@
 
 use secrecy::{ExposeSecret, SecretString};
 
+use super::self_service::{Held, CREDENTIALS_KEY};
 use super::{Checked, Outcome, Rotator, StepReport};
 use crate::error::{Result, RotationError};
 use crate::event::RotationEvent;
 use crate::ports::{
-    CreateOutcome, IamUser, LoginProfiles, SecretMetadata, SecretStore, IAM_APPLIED,
+    CreateOutcome, IamUser, LoginProfiles, SecretMetadata, SecretStore, SelfService, IAM_APPLIED,
 };
+use crate::secret::SecretValue;
 
 /// The tag that binds an IAM user to the one secret allowed to set its password.
 pub const BINDING_TAG: &str = "password-rotation:secret-arn";
 
-impl<S: SecretStore, I: LoginProfiles> Rotator<S, I> {
+impl<S: SecretStore, I: LoginProfiles + SelfService> Rotator<S, I> {
     pub(super) async fn set_secret(&self, event: &RotationEvent) -> Result<StepReport> {
         let metadata = match self.check_secret(event).await? {
             Checked::AlreadyCurrent(_) => return Ok(Outcome::AlreadyCurrent.into()),
@@ -36,13 +38,63 @@ impl<S: SecretStore, I: LoginProfiles> Rotator<S, I> {
                 current_user: current.username().into(),
             });
         }
-        let user = self.iam.get_user(pending.username()).await?;
-        if self.config.require_binding_tag {
-            check_binding(&user, &metadata.arn)?;
-        }
-        let outcome = self.apply(&user.name, &password).await?;
+        // The one seam between the two ways to apply a password.
+        let outcome = match strategy(&metadata, &event.token, &pending)? {
+            Strategy::UpdateLoginProfile => {
+                let user = self.iam.get_user(pending.username()).await?;
+                if self.config.require_binding_tag {
+                    check_binding(&user, &metadata.arn)?;
+                }
+                self.apply(&user.name, &password).await?
+            }
+            Strategy::ChangePassword(credentials) => {
+                self.change_own_password(&metadata, &current, &password, &credentials)
+                    .await?
+            }
+        };
         self.record_applied(&metadata, &event.token).await?;
         Ok(outcome.into())
+    }
+
+    /// The self-service strategy: `ChangePassword(current, pending)` with the user's key.
+    async fn change_own_password(
+        &self,
+        metadata: &SecretMetadata,
+        current: &SecretValue,
+        password: &SecretString,
+        credentials: &str,
+    ) -> Result<Outcome> {
+        let user = current.username();
+        let old = current
+            .password()
+            .ok_or_else(|| RotationError::CurrentPasswordMissing {
+                secret: metadata.arn.clone(),
+            })?;
+        let key = self.access_key(metadata, credentials).await?;
+        let owner = self.key_owner(&key, user, credentials).await?;
+        if self.config.require_binding_tag {
+            check_binding(&owner, &metadata.arn)?;
+        }
+        match self.iam.change_password(&key, user, old, password).await {
+            Ok(()) => Ok(Outcome::Applied),
+            // The old password no longer works: an earlier attempt may have changed it
+            // to the pending one and stopped before recording it. Ask IAM, writing nothing.
+            Err(
+                refused @ (RotationError::OldPasswordIncorrect { .. }
+                | RotationError::ChangePasswordNotAllowed { .. }),
+            ) => match self.probe(&key, user, password).await {
+                Ok(Held::Yes) => {
+                    tracing::info!(
+                        user,
+                        "IAM already holds the pending password: applied before"
+                    );
+                    Ok(Outcome::AlreadyApplied)
+                }
+                Ok(Held::No) => Err(RotationError::OldPasswordIncorrect { user: user.into() }),
+                Err(_) => Err(refused),
+            },
+            Err(other) => Err(other),
+        }
     }
 
     /// Sets the password: `UpdateLoginProfile`, or `CreateLoginProfile` for a user
@@ -130,6 +182,32 @@ impl<S: SecretStore, I: LoginProfiles> Rotator<S, I> {
                 }
             }
         }
+    }
+}
+
+/// How the pending password reaches IAM.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Strategy {
+    /// `UpdateLoginProfile` with the function's own role (the default).
+    UpdateLoginProfile,
+    /// The user's own `ChangePassword`, with the key in this credentials secret.
+    ChangePassword(String),
+}
+
+/// The strategy the pending value asks for (`changePasswordCredentials`).
+pub(super) fn strategy(
+    metadata: &SecretMetadata,
+    version: &str,
+    value: &SecretValue,
+) -> Result<Strategy> {
+    match value.other_string(CREDENTIALS_KEY) {
+        Ok(Some(credentials)) => Ok(Strategy::ChangePassword(credentials)),
+        Ok(None) => Ok(Strategy::UpdateLoginProfile),
+        Err(reason) => Err(RotationError::InvalidSecretValue {
+            secret: metadata.arn.clone(),
+            version: version.into(),
+            reason,
+        }),
     }
 }
 

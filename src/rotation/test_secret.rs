@@ -24,12 +24,15 @@ use std::time::Duration;
 
 use secrecy::ExposeSecret;
 
-use super::set_secret::check_binding;
+use super::self_service::Held;
+use super::set_secret::{check_binding, strategy, Strategy};
 use super::{Checked, Outcome, Rotator, StepReport, Warning};
 use crate::error::{Result, RotationError};
 use crate::event::RotationEvent;
 use crate::password::PasswordGenerator;
-use crate::ports::{LoginProfile, LoginProfiles, SecretMetadata, SecretStore, IAM_APPLIED};
+use crate::ports::{
+    LoginProfile, LoginProfiles, SecretMetadata, SecretStore, SelfService, IAM_APPLIED,
+};
 use crate::secret::SecretValue;
 
 /// Reads of `GetLoginProfile` while IAM's view catches up with `setSecret`'s write.
@@ -37,15 +40,22 @@ const PROFILE_READS: u32 = 5;
 /// The wait before the second read; each later wait doubles (0.25 + 0.5 + 1 + 2 s).
 const FIRST_WAIT: Duration = Duration::from_millis(250);
 
-impl<S: SecretStore, I: LoginProfiles> Rotator<S, I> {
+impl<S: SecretStore, I: LoginProfiles + SelfService> Rotator<S, I> {
     pub(super) async fn test_secret(&self, event: &RotationEvent) -> Result<StepReport> {
         let metadata = match self.check_secret(event).await? {
             Checked::AlreadyCurrent(_) => return Ok(Outcome::AlreadyCurrent.into()),
             Checked::Pending(metadata) => metadata,
         };
         let (pending, current) = self.pending_and_current(&metadata, &event.token).await?;
+        let strategy = strategy(&metadata, &event.token, &pending)?;
         if metadata.has_stage(&event.token, IAM_APPLIED) {
-            return self.test_applied(pending.username()).await;
+            return match strategy {
+                Strategy::UpdateLoginProfile => self.test_applied(pending.username()).await,
+                Strategy::ChangePassword(credentials) => {
+                    self.test_held(&metadata, &event.token, &pending, &credentials)
+                        .await
+                }
+            };
         }
         let same_password = match (pending.password(), current.password()) {
             (Some(p), Some(c)) => p.expose_secret() == c.expose_secret(),
@@ -53,7 +63,15 @@ impl<S: SecretStore, I: LoginProfiles> Rotator<S, I> {
             _ => false,
         };
         if same_password {
-            return self.test_setup(&metadata, pending.username()).await;
+            return match strategy {
+                Strategy::UpdateLoginProfile => {
+                    self.test_setup(&metadata, pending.username()).await
+                }
+                Strategy::ChangePassword(credentials) => {
+                    self.test_self_service_setup(&metadata, &current, &credentials)
+                        .await
+                }
+            };
         }
         Err(RotationError::NotApplied {
             secret: metadata.arn.clone(),
@@ -114,6 +132,66 @@ impl<S: SecretStore, I: LoginProfiles> Rotator<S, I> {
         Ok(StepReport {
             outcome: Outcome::Tested,
             warnings: warning.into_iter().collect(),
+        })
+    }
+
+    /// The self-service strategy after `setSecret`: IAM holds the pending password,
+    /// checked with the probe, which writes nothing.
+    async fn test_held(
+        &self,
+        metadata: &SecretMetadata,
+        token: &str,
+        pending: &SecretValue,
+        credentials: &str,
+    ) -> Result<StepReport> {
+        let user = pending.username();
+        let password = pending
+            .password()
+            .ok_or_else(|| RotationError::InvalidSecretValue {
+                secret: metadata.arn.clone(),
+                version: token.into(),
+                reason: "it has no \"password\"".into(),
+            })?;
+        let key = self.access_key(metadata, credentials).await?;
+        match self.probe(&key, user, password).await? {
+            Held::Yes => Ok(Outcome::Tested.into()),
+            Held::No => Err(RotationError::PendingNotHeld {
+                secret: metadata.arn.clone(),
+                token: token.into(),
+                user: user.into(),
+            }),
+        }
+    }
+
+    /// The test run of the self-service strategy: the key is the user's, the user is
+    /// bound, IAM holds the current password (the real rotation's `OldPassword`), and
+    /// the generator can meet the policy. Read-only.
+    async fn test_self_service_setup(
+        &self,
+        metadata: &SecretMetadata,
+        current: &SecretValue,
+        credentials: &str,
+    ) -> Result<StepReport> {
+        self.check_binding_fits(metadata)?;
+        let user = current.username();
+        let old = current
+            .password()
+            .ok_or_else(|| RotationError::CurrentPasswordMissing {
+                secret: metadata.arn.clone(),
+            })?;
+        let key = self.access_key(metadata, credentials).await?;
+        let owner = self.key_owner(&key, user, credentials).await?;
+        if self.config.require_binding_tag {
+            check_binding(&owner, &metadata.arn)?;
+        }
+        if self.probe(&key, user, old).await? == Held::No {
+            return Err(RotationError::OldPasswordIncorrect { user: user.into() });
+        }
+        let policy = self.policy().await?;
+        PasswordGenerator::new(&self.config.generator, &policy)?;
+        Ok(StepReport {
+            outcome: Outcome::SetupVerified,
+            warnings: self.expiry_warning(&policy, metadata).into_iter().collect(),
         })
     }
 
