@@ -59,18 +59,30 @@ class Aws:
         login_profile: bool = True,
         bind: bool = True,
         secret_name: Optional[str] = None,
+        self_service: bool = False,
     ) -> BoundUser:
-        """Create the user (with a login profile), its secret, and the binding tag."""
+        """Create the user (with a login profile), its secret, and the binding tag. With
+        ``self_service``, also an access key of the user in a credentials secret that the
+        user's secret names (``changePasswordCredentials``): the self-service strategy."""
         self.iam.create_user(UserName=username)
         if login_profile:
             self.iam.create_login_profile(UserName=username, Password=password or INITIAL_PASSWORD)
         value = {"username": username, **(extra or {})}
+        if self_service:
+            value["changePasswordCredentials"] = self.credentials_secret(username)
         if password is not None:
             value["password"] = password
         arn = self.sm.create_secret(Name=secret_name or f"console/{username}", SecretString=json.dumps(value))["ARN"]
         if bind:
             self.bind(username, arn)
         return BoundUser(username, arn)
+
+    def credentials_secret(self, username: str, name: Optional[str] = None) -> str:
+        """A new access key of ``username`` in a secret ``{"accessKeyId", "secretAccessKey"}``; its ARN."""
+        key = self.iam.create_access_key(UserName=username)["AccessKey"]
+        value = {"accessKeyId": key["AccessKeyId"], "secretAccessKey": key["SecretAccessKey"]}
+        return self.sm.create_secret(Name=name or f"keys/{username}-{key['AccessKeyId'][-6:]}",
+                                     SecretString=json.dumps(value))["ARN"]
 
     def bind(self, username: str, secret_arn: str) -> None:
         self.iam.tag_user(UserName=username, Tags=[{"Key": BINDING_TAG, "Value": secret_arn}])

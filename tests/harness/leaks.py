@@ -1,5 +1,6 @@
-"""The leak scan: every password the emulator held during the session and every
-RotationToken a test used, searched for in every line the function wrote."""
+"""The leak scan: every password the emulator held during the session, every access key
+a credentials secret held, and every RotationToken a test used, searched for in every
+line the function wrote (and every outcome event it put)."""
 
 from __future__ import annotations
 
@@ -31,6 +32,11 @@ class LeakLedger:
                     continue
                 if isinstance(value, dict) and isinstance(value.get("password"), str):
                     self.passwords.add(value["password"])
+                # The self-service strategy's access keys: both halves are secrets.
+                if isinstance(value, dict) and isinstance(value.get("secretAccessKey"), str):
+                    self.passwords.add(value["secretAccessKey"])
+                    if isinstance(value.get("accessKeyId"), str):
+                        self.passwords.add(value["accessKeyId"])
 
     def scan(self, lines: Iterable[str]) -> list[tuple[str, int]]:
         """(what leaked, line number) for every hit."""

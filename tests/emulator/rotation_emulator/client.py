@@ -169,6 +169,10 @@ class EmulatorClient:
 
     # -- IAM -------------------------------------------------------------------------
 
+    def deny(self, user: str, action: str = "ChangePassword", **extra: Any) -> None:
+        """Make ``action`` (only ``ChangePassword``) AccessDenied for IAM user ``user``."""
+        self._request("POST", "deny", {"UserName": user, "Action": action, **extra})
+
     def iam_password(self, user: str) -> dict:
         """``{"user", "password": str | None, "history": [...]}`` for an IAM user."""
         return self._request("GET", "iam-password", query={"user": user})

@@ -310,6 +310,8 @@ class EmulatorApp(SchedulerCorrections, EventsCorrections):
         self.aws_lock = threading.RLock()
         # (account id, user name) -> console passwords, oldest first, current last.
         self.password_history: dict = {}
+        # (account id, user name, action) an IAM user is denied.
+        self.denied: set = set()
         # (account id, user name) -> the login profile's PasswordResetRequired
         # before its latest change (what a "stale-read" fault answers).
         self.previous_reset_flag: dict = {}
@@ -571,6 +573,15 @@ class EmulatorApp(SchedulerCorrections, EventsCorrections):
                 "InvalidUserType",
                 "The request was rejected because the type of user for the transaction was incorrect: "
                 "only IAM users can change their own password.",
+            )
+        if (account, user.name, "ChangePassword") in self.denied:
+            # IAM permissions are not evaluated; this stands in for a user without
+            # iam:ChangePassword (see README, correction 3).
+            return iam_error(
+                403,
+                "AccessDenied",
+                f"User: arn:aws:iam::{account}:user/{user.name} is not authorized to perform: "
+                f"iam:ChangePassword on resource: user {user.name}",
             )
         if not user.password:
             return iam_error(404, "NoSuchEntity", f"Login Profile for User {user.name} cannot be found.")
@@ -967,6 +978,7 @@ class EmulatorApp(SchedulerCorrections, EventsCorrections):
             ("POST", "/_emulator/release"): self._ctl_release,
             ("POST", "/_emulator/rotation-placeholder"): self._ctl_rotation_placeholder,
             ("POST", "/_emulator/rotation-enabled"): self._ctl_rotation_enabled,
+            ("POST", "/_emulator/deny"): self._ctl_deny,
             ("POST", "/_emulator/version-created"): self._ctl_version_created,
             ("GET", "/_emulator/iam-password"): self._ctl_iam_password,
             ("GET", "/_emulator/rotations"): lambda p, q: _control_ok({"rotations": self.control.rotations()}),
@@ -984,6 +996,7 @@ class EmulatorApp(SchedulerCorrections, EventsCorrections):
             # rules, version dates, schedules' client tokens.
             moto_api_backend.reset()
             self.password_history.clear()
+            self.denied.clear()
             self.previous_reset_flag.clear()
         self.control.reset()
 
@@ -1122,6 +1135,15 @@ class EmulatorApp(SchedulerCorrections, EventsCorrections):
         """The RotationRules DescribeSecret shows for ``secret``."""
         stored = getattr(secret, ROTATION_RULES_ATTR, None)
         return render_rotation_rules(stored) if stored else {"AutomaticallyAfterDays": secret.auto_rotate_after_days}
+
+    def _ctl_deny(self, payload: dict, query: dict) -> Response:
+        """Deny an IAM user one action (only ``ChangePassword`` is checked)."""
+        user = payload.get("UserName")
+        action = payload.get("Action")
+        if not isinstance(user, str) or action != "ChangePassword":
+            raise _ControlError(400, "'UserName' is required and 'Action' must be 'ChangePassword'")
+        self.denied.add((payload.get("AccountId", DEFAULT_ACCOUNT_ID), user, action))
+        return _control_ok({"status": "ok"})
 
     def _ctl_rotation_enabled(self, payload: dict, query: dict) -> Response:
         enabled = payload.get("Enabled")

@@ -1,0 +1,255 @@
+"""The self-service strategy (the user's own ChangePassword, signed with the user's access
+key) through the reliability suite: crash at every call, faults, replays, bad input,
+confused deputy; the leak scan covers its access keys (tests/harness/leaks.py).
+
+The secret names a credentials secret (``changePasswordCredentials``) holding the user's
+access key; the function calls no IAM write of its own.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from harness import SecretsManagerDriver
+from harness.aws import INITIAL_PASSWORD
+from harness.invariants import (WRITE_ACTIONS, assert_converged, assert_invariant, raw_snapshot, record_case,
+                                write_counts)
+
+from harness.crash import crash_and_retry
+
+# One rotation in one warm process, in order.
+SELF_SERVICE_CALLS = [
+    ("secretsmanager", "DescribeSecret"),  # createSecret
+    ("secretsmanager", "GetSecretValue"),  # the token's value: not there yet
+    ("secretsmanager", "GetSecretValue"),  # AWSCURRENT
+    ("iam", "GetAccountPasswordPolicy"),
+    ("secretsmanager", "PutSecretValue"),
+    ("secretsmanager", "DescribeSecret"),  # setSecret
+    ("secretsmanager", "GetSecretValue"),  # the credentials secret
+    ("iam", "GetUser"),  # signed with the key: whose is it?
+    ("iam", "ChangePassword"),  # OldPassword = AWSCURRENT's, NewPassword = AWSPENDING's
+    ("secretsmanager", "UpdateSecretVersionStage"),  # IAM_APPLIED -> token
+    ("secretsmanager", "DescribeSecret"),  # testSecret
+    ("secretsmanager", "GetSecretValue"),  # the credentials secret
+    ("iam", "ChangePassword"),  # the probe: OldPassword = AWSPENDING's, NewPassword = "x"
+    ("secretsmanager", "DescribeSecret"),  # finishSecret
+    ("secretsmanager", "UpdateSecretVersionStage"),
+    ("secretsmanager", "UpdateSecretVersionStage"),
+]
+CHANGE_PASSWORD = SELF_SERVICE_CALLS.index(("iam", "ChangePassword")) + 1
+REUSE_POLICY = dict(MinimumPasswordLength=12, PasswordReusePrevention=5, RequireNumbers=True)
+
+
+def enrolled(aws, name, **kwargs):
+    return aws.bound_user(name, self_service=True, **kwargs)
+
+
+def test_one_rotation_changes_the_password_with_the_users_own_key_in_known_calls(aws, function, rotation_token):
+    with record_case("crash at every call"):
+        user = enrolled(aws, "self-measure")
+        driver = SecretsManagerDriver(aws, function)
+        token = driver.start(user.secret_arn)
+        aws.control.clear_calls()
+        record = driver.run_steps(user.secret_arn, token, rotation_token, max_attempts=1)
+        calls = [(c["service"], c["action"]) for c in aws.control.calls()]
+        assert_converged(aws, user, record, old_password=INITIAL_PASSWORD)
+        assert calls == SELF_SERVICE_CALLS
+        assert not any(a in ("UpdateLoginProfile", "CreateLoginProfile") for _, a in calls)
+        history = aws.control.iam_password(user.username)["history"]
+        assert history[-2:] == [INITIAL_PASSWORD, aws.value(user.secret_arn)["password"]], "the probe changed nothing"
+
+
+CRASH_POINTS = [
+    pytest.param(k, when, id=f"call{k:02d}-{SELF_SERVICE_CALLS[k - 1][1]}-{when}")
+    for k in range(1, len(SELF_SERVICE_CALLS) + 1) for when in ("before", "after")
+]
+
+
+@pytest.mark.parametrize("reuse", [False, True], ids=["reuse-allowed", "reuse-prevented"])
+@pytest.mark.parametrize("k, when", CRASH_POINTS)
+def test_a_crash_at_any_call_of_the_self_service_rotation_converges(aws, make_lambda, rotation_token, k, when, reuse):
+    with record_case("crash at every call", crash_points=1):
+        if reuse:
+            aws.set_policy(**REUSE_POLICY)
+        user = enrolled(aws, f"self-crash-{k}-{when}-{int(reuse)}")
+        function = make_lambda()
+        record = crash_and_retry(aws, function, user, k, when, rotation_token, SELF_SERVICE_CALLS)
+        assert_converged(aws, user, record, old_password=INITIAL_PASSWORD)
+        assert len(record.attempts) == 2
+        if k == CHANGE_PASSWORD and when == "after":
+            # ChangePassword(current -> pending) is refused (the old password changed); the
+            # probe shows IAM holds the pending one: applied, with nothing written.
+            assert dict(record.attempts[1])["setSecret"].body["Outcome"] == "already_applied"
+
+
+def inject(aws, k, kind, count=1):
+    action = SELF_SERVICE_CALLS[k - 1][1]
+    if kind in ("409", "limit-exceeded"):
+        nth = sum(1 for _, a in SELF_SERVICE_CALLS[:k] if a == action)
+        aws.control.inject_fault(action, kind, nth=nth, count=count)
+    else:
+        aws.control.inject_fault("*", kind, nth=k, count=count)
+
+
+FAULTS = [pytest.param(k, kind, id=f"call{k:02d}-{SELF_SERVICE_CALLS[k - 1][1]}-{kind}")
+          for k in range(1, len(SELF_SERVICE_CALLS) + 1) for kind in ("throttle", "500")]
+FAULTS += [pytest.param(CHANGE_PASSWORD, "409", id="change-password-409"),
+           pytest.param(CHANGE_PASSWORD, "applied-500", id="change-password-applied-then-500")]
+
+
+@pytest.mark.parametrize("k, kind", FAULTS)
+def test_a_fault_at_any_call_of_the_self_service_rotation_is_absorbed(aws, function, rotation_token, k, kind):
+    with record_case("faults", faults=1):
+        user = enrolled(aws, f"self-fault-{k}-{kind}")
+        driver = SecretsManagerDriver(aws, function)
+        token = driver.start(user.secret_arn)
+        inject(aws, k, kind)
+        record = driver.run_steps(user.secret_arn, token, rotation_token)
+        assert_converged(aws, user, record, old_password=INITIAL_PASSWORD)
+        assert len(record.attempts) == 1, record.last_error and record.last_error.error_message
+
+
+@pytest.mark.parametrize("kind, count, error_type", [
+    ("409", 6, "EntityTemporarilyUnmodifiable"),
+    ("limit-exceeded", 1, "LimitExceeded"),
+    ("500", 6, "ServiceFailure"),
+])
+def test_change_password_errors_that_outlast_the_retries_fail_cleanly_and_the_next_attempt_completes(
+        aws, function, rotation_token, kind, count, error_type):
+    with record_case("faults", faults=count):
+        user = enrolled(aws, f"self-error-{kind}")
+        driver = SecretsManagerDriver(aws, function)
+        token = driver.start(user.secret_arn)
+        aws.control.inject_fault("ChangePassword", kind, nth=1, count=count)
+        record = driver.run_steps(user.secret_arn, token, rotation_token)
+        failed = record.attempts[0][-1][1]
+        assert failed.error_type == error_type, (failed.error_type, failed.error_message)
+        assert user.username in failed.error_message
+        assert_converged(aws, user, record, old_password=INITIAL_PASSWORD)
+
+
+@pytest.mark.parametrize("step", ["createSecret", "setSecret", "testSecret", "finishSecret"])
+def test_a_self_service_step_replayed_after_it_succeeded_writes_nothing(aws, function, rotation_token, step):
+    with record_case("replays"):
+        user = enrolled(aws, f"self-replay-{step}")
+        driver = SecretsManagerDriver(aws, function)
+        token = driver.start(user.secret_arn)
+        steps = ["createSecret", "setSecret", "testSecret", "finishSecret"]
+        for name in steps[:steps.index(step) + 1]:
+            assert driver.invoke_step(name, user.secret_arn, token, rotation_token).ok
+        history = aws.control.iam_password(user.username)["history"]
+        aws.control.clear_calls()
+        assert driver.invoke_step(step, user.secret_arn, token, rotation_token).ok
+        # testSecret's probe is a ChangePassword that IAM refuses: no write succeeds.
+        applied = [c for c in aws.control.calls()
+                   if f"{c['service']}:{c['action']}" in WRITE_ACTIONS and c["status"] == 200]
+        assert applied == [], applied
+        assert aws.control.iam_password(user.username)["history"] == history
+        for name in steps[steps.index(step) + 1:]:
+            assert driver.invoke_step(name, user.secret_arn, token, rotation_token).ok
+        assert_invariant(aws, user, "after the replay")
+
+
+def no_current_password(aws, user):
+    value = json.loads(aws.sm.get_secret_value(SecretId=user.secret_arn)["SecretString"])
+    value.pop("password")
+    aws.sm.put_secret_value(SecretId=user.secret_arn, SecretString=json.dumps(value))
+
+
+def key_of_another_user(aws, user):
+    aws.iam.create_user(UserName=f"{user.username}-other")
+    value = json.loads(aws.sm.get_secret_value(SecretId=user.secret_arn)["SecretString"])
+    value["changePasswordCredentials"] = aws.credentials_secret(f"{user.username}-other")
+    aws.sm.put_secret_value(SecretId=user.secret_arn, SecretString=json.dumps(value))
+
+
+def broken_credentials(aws, user):
+    value = json.loads(aws.sm.get_secret_value(SecretId=user.secret_arn)["SecretString"])
+    aws.sm.put_secret_value(SecretId=value["changePasswordCredentials"],
+                            SecretString=json.dumps({"accessKeyId": "AKIAONLYHALF"}))
+
+
+def changed_outside(aws, user):
+    aws.iam.update_login_profile(UserName=user.username, Password="Changed-Outside-Passw0rd!")
+
+
+def denied(aws, user):
+    aws.control.deny(user.username)
+
+
+def untagged(aws, user):
+    aws.iam.untag_user(UserName=user.username, TagKeys=["password-rotation:secret-arn"])
+
+
+def no_login_profile(aws, user):
+    aws.iam.delete_login_profile(UserName=user.username)
+
+
+REFUSALS = [
+    ("CurrentPasswordMissing", no_current_password, "AWSCURRENT has no \"password\""),
+    ("CredentialsUserMismatch", key_of_another_user, "belongs to"),
+    ("InvalidCredentialsSecret", broken_credentials, "it has no string \"secretAccessKey\""),
+    ("OldPasswordIncorrect", changed_outside, "changed outside this function"),
+    ("ChangePasswordNotAllowed", denied, "iam:ChangePassword"),
+    ("BindingTagMissing", untagged, "is not bound to secret"),
+    ("LoginProfileMissing", no_login_profile, "has no login profile"),
+]
+
+
+@pytest.mark.parametrize("error_type, arrange, message", REFUSALS, ids=[r[0] for r in REFUSALS])
+def test_a_self_service_rotation_that_cannot_work_is_refused_with_its_cause_and_changes_nothing(
+        aws, function, rotation_token, error_type, arrange, message):
+    with record_case("bad input", bad_inputs=1):
+        user = enrolled(aws, f"self-refused-{error_type}")
+        arrange(aws, user)
+        before = raw_snapshot(aws, user)
+        driver = SecretsManagerDriver(aws, function)
+        record = driver.rotate(user.secret_arn, rotation_token=rotation_token, max_attempts=1)
+        failed = record.last_error
+        assert failed is not None and failed.error_type == error_type, failed and failed.error_message
+        assert message in failed.error_message, failed.error_message
+        assert raw_snapshot(aws, user) == before
+        assert "IAM_APPLIED" not in aws.stages(user.secret_arn).get(record.token, [])
+
+
+def test_a_secret_cannot_borrow_another_users_key_to_take_over_that_users_console(aws, function, rotation_token):
+    """The attacker's secret names the victim and carries the attacker's own key: refused
+    before any change; and naming the victim with the victim's key needs the victim's key."""
+    with record_case("confused deputy"):
+        victim = enrolled(aws, "self-victim")
+        aws.iam.create_user(UserName="self-attacker")
+        attacker_key = aws.credentials_secret("self-attacker")
+        forged = aws.sm.create_secret(Name="console/forged", SecretString=json.dumps(
+            {"username": "self-victim", "password": INITIAL_PASSWORD, "changePasswordCredentials": attacker_key}))["ARN"]
+        aws.bind("self-victim", forged)  # even bound to the forged secret
+        record = SecretsManagerDriver(aws, function).rotate(forged, rotation_token=rotation_token, max_attempts=1)
+        assert record.last_error.error_type == "CredentialsUserMismatch"
+        assert aws.iam_password(victim.username) == INITIAL_PASSWORD
+
+
+def test_the_test_run_of_the_self_service_strategy_checks_the_setup_and_writes_nothing(aws, function, rotation_token):
+    with record_case("convergence"):
+        user = enrolled(aws, "self-test-run")
+        driver = SecretsManagerDriver(aws, function)
+        aws.control.clear_calls()
+        record = driver.test_run(user.secret_arn, rotation_token=rotation_token)
+        assert record.succeeded, record.last_error and record.last_error.error_message
+        assert record.attempts[0][0][1].body["Outcome"] == "setup_verified"
+        state = aws.control.iam_password(user.username)
+        assert state["password"] == INITIAL_PASSWORD and state["history"] == [INITIAL_PASSWORD]
+        changed_outside(aws, user)
+        record = driver.test_run(user.secret_arn, rotation_token=rotation_token)
+        assert record.last_error.error_type == "OldPasswordIncorrect"
+
+
+def test_test_secret_sees_a_password_changed_between_set_secret_and_test_secret(aws, function, rotation_token):
+    with record_case("convergence"):
+        user = enrolled(aws, "self-drift-mid")
+        driver = SecretsManagerDriver(aws, function)
+        token = driver.start(user.secret_arn)
+        for step in ("createSecret", "setSecret"):
+            assert driver.invoke_step(step, user.secret_arn, token, rotation_token).ok
+        changed_outside(aws, user)
+        tested = driver.invoke_step("testSecret", user.secret_arn, token, rotation_token)
+        assert tested.error_type == "PendingNotHeld", tested.error_message
