@@ -11,6 +11,7 @@ Everything runs offline. The tools come from the pinned requirements:
 
 from __future__ import annotations
 
+import concurrent.futures
 import fnmatch
 import json
 import os
@@ -27,6 +28,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
+FORWARDING = ROOT / "forwarding.yaml"
 EVENTS = ROOT / "events"
 CDK_DIR = ROOT / "examples" / "cdk"
 SAM_REQUIREMENTS = Path(__file__).resolve().parent / "sam-cli-requirements.txt"
@@ -34,11 +36,27 @@ SAM_VENV = ROOT / ".venv" / "sam-cli"
 SAMCONFIG = ROOT / "samconfig.toml"
 README = ROOT / "README.md"
 DEPLOY_GUIDE = ROOT / "docs" / "deploy.md"
+RESETS_DESIGN = ROOT / "docs" / "resets.md"
 CARGO_TOML = ROOT / "Cargo.toml"
+
+# What event-triggered resets add to the role when at least one trigger is on
+# (docs/resets.md): start a rotation (RotateSecret, which needs lambda:InvokeFunction on the
+# rotation function), tell whether one started after the trigger (ListSecretVersionIds),
+# and the one-time schedules of delayed resets and retries (with the role they pass).
+RESET_ACTIONS = {
+    "secretsmanager:RotateSecret",
+    "secretsmanager:ListSecretVersionIds",
+    "lambda:InvokeFunction",
+    "scheduler:CreateSchedule",
+    "scheduler:DeleteSchedule",
+    "iam:PassRole",
+}
+# Only when OutcomeEventBusName is set.
+OUTCOME_ACTIONS = {"events:PutEvents"}
 
 # The AWS calls the function makes, and nothing else (README.md, "Permissions").
 # No kms:Encrypt: Secrets Manager reads with Decrypt and writes with GenerateDataKey.
-EXPECTED_ACTIONS = {
+EXPECTED_ACTIONS = RESET_ACTIONS | OUTCOME_ACTIONS | {
     "secretsmanager:DescribeSecret",
     "secretsmanager:GetSecretValue",
     "secretsmanager:PutSecretValue",
@@ -73,7 +91,75 @@ DOCUMENTED_CONFIGURATION = {
     "PASSWORD_RESET_REQUIRED": ("PasswordResetRequired", "false"),
     "CREATE_LOGIN_PROFILE": ("CreateLoginProfile", "false"),
     "REQUIRE_BINDING_TAG": ("RequireBindingTag", "true"),
+    # Event-triggered resets (docs/resets.md, "Settings").
+    "RESET_DRY_RUN": ("ResetDryRun", "false"),
+    "RESET_DELAY_MINUTES": ("ResetDelayMinutes", "60"),
+    "OUTCOME_EVENT_BUS": ("OutcomeEventBusName", ""),
 }
+# Set by the template itself, not by parameters (docs/resets.md, "Settings").
+TEMPLATE_SET_ENVIRONMENT = {"FUNCTION_ROLE_ARN", "SCHEDULE_GROUP", "SCHEDULER_ROLE_ARN"}
+
+# Event-triggered resets: each trigger's parameter and the rule it creates.
+RESET_TRIGGERS = {
+    "OnDemandResets": "OnDemandResetRule",
+    "SecurityHubResets": "SecurityHubResetRule",
+    "BreakGlassResets": "ConsoleSignInResetRule",
+    "CheckoutResets": "SecretReadResetRule",
+    "DriftRepair": "DriftRepairRule",
+}
+# The rules' event patterns and states, as docs/resets.md accepts the events.
+CLOUDTRAIL = "AWS API Call via CloudTrail"
+EXPECTED_RULES = {
+    "OnDemandResetRule": (
+        {"source": ["iam-password-rotation"], "detail-type": ["IAM Password Reset Requested"]},
+        "ENABLED",
+    ),
+    "SecurityHubResetRule": (
+        {
+            "source": ["aws.securityhub"],
+            "detail-type": ["Security Hub Findings - Custom Action"],
+            "resources": [{"Ref": "SecurityHubActionTarget"}],
+        },
+        "ENABLED",
+    ),
+    "ConsoleSignInResetRule": (
+        {
+            "source": ["aws.signin"],
+            "detail-type": ["AWS Console Sign In via CloudTrail"],
+            "detail": {
+                "eventName": ["ConsoleLogin"],
+                "userIdentity": {"type": ["IAMUser"]},
+                "responseElements": {"ConsoleLogin": ["Success"]},
+            },
+        },
+        "ENABLED",
+    ),
+    # GetSecretValue is a read-only management event: it reaches a rule only in this state.
+    "SecretReadResetRule": (
+        {"source": ["aws.secretsmanager"], "detail-type": [CLOUDTRAIL], "detail": {"eventName": ["GetSecretValue"]}},
+        "ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS",
+    ),
+    "DriftRepairRule": (
+        {
+            "source": ["aws.iam"],
+            "detail-type": [CLOUDTRAIL],
+            "detail": {
+                "eventSource": ["iam.amazonaws.com"],
+                "eventName": ["UpdateLoginProfile", "CreateLoginProfile", "ChangePassword", "DeleteLoginProfile"],
+            },
+        },
+        "ENABLED",
+    ),
+}
+OUTCOME_BUS = "password-rotation-outcomes"
+SENDERS = ["arn:aws:iam::123456789012:role/helpdesk-resets", "arn:aws:iam::210987654321:role/soc-automation"]
+ALL_TRIGGERS_OFF = {parameter: "false" for parameter in RESET_TRIGGERS}
+ALL_TRIGGERS_ON = {
+    **{parameter: "true" for parameter in RESET_TRIGGERS},
+    "OutcomeEventBusName": OUTCOME_BUS,
+    "OnDemandSenderArns": ",".join(SENDERS),
+}
+FUNCTION_ARN = "arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function:${FunctionName}"
 
 STEPS = {"createSecret", "setSecret", "testSecret", "finishSecret"}
 REQUIRED_EVENT_FIELDS = ("Step", "SecretId", "ClientRequestToken")
@@ -187,14 +273,38 @@ def flatten(value) -> str:
 
 NO_VALUE = object()
 
+# The pseudo parameters, as the tests evaluate templates (override them like parameters,
+# e.g. {"AWS::Region": "eu-west-1"}).
+PSEUDO_PARAMETERS = {"AWS::Region": "us-east-1", "AWS::AccountId": "123456789012", "AWS::Partition": "aws"}
+
+
+def parameter_value(template: dict, name: str, parameters: dict[str, str]):
+    """A parameter's (or pseudo parameter's) value: a string, or a list for CommaDelimitedList."""
+    if name in PSEUDO_PARAMETERS and name not in template.get("Parameters", {}):
+        return str(parameters.get(name, PSEUDO_PARAMETERS[name]))
+    declared = template["Parameters"][name]
+    raw = str(parameters.get(name, declared.get("Default", "")))
+    if declared["Type"] == "CommaDelimitedList":
+        return [item.strip() for item in raw.split(",")]
+    return raw
+
 
 def condition_is_true(template: dict, name: str, parameters: dict[str, str]) -> bool:
     """Evaluate template Condition `name` for the given parameter values (defaults otherwise)."""
 
     def value(expression):
         if isinstance(expression, dict) and "Ref" in expression:
-            ref = expression["Ref"]
-            return str(parameters.get(ref, template["Parameters"][ref].get("Default", "")))
+            return parameter_value(template, expression["Ref"], parameters)
+        if isinstance(expression, dict) and "Fn::Join" in expression:
+            separator, items = expression["Fn::Join"]
+            items = value(items) if isinstance(items, dict) else [value(i) for i in items]
+            return separator.join(items)
+        if isinstance(expression, dict) and "Fn::Select" in expression:
+            index, items = expression["Fn::Select"]
+            return value(items)[int(index)]
+        if isinstance(expression, dict) and "Fn::Split" in expression:
+            separator, text = expression["Fn::Split"]
+            return value(text).split(separator)
         assert not isinstance(expression, (dict, list)), f"unsupported in a condition: {expression}"
         return str(expression)
 
@@ -232,6 +342,73 @@ def resolve_ifs(template: dict, value, parameters: dict[str, str]):
     return value
 
 
+def substitute_parameters(template: dict, value, parameters: dict[str, str]):
+    """`value` with every Ref to a parameter, and every ${Parameter} in a Fn::Sub, replaced by
+    its value (lists for CommaDelimitedList). Pseudo parameters and resources stay references."""
+    declared = template.get("Parameters", {})
+    if isinstance(value, dict):
+        if set(value) == {"Ref"} and value["Ref"] in declared:
+            return parameter_value(template, value["Ref"], parameters)
+        if set(value) == {"Fn::Sub"} and isinstance(value["Fn::Sub"], str):
+            text = re.sub(
+                r"\$\{([A-Za-z0-9]+)\}",
+                lambda m: parameter_value(template, m.group(1), parameters) if m.group(1) in declared else m.group(0),
+                value["Fn::Sub"],
+            )
+            return {"Fn::Sub": text}
+        return {k: substitute_parameters(template, v, parameters) for k, v in value.items()}
+    if isinstance(value, list):
+        return [substitute_parameters(template, v, parameters) for v in value]
+    return value
+
+
+def resolved(template: dict, value, parameters: dict[str, str]):
+    """`value` as CloudFormation would see it with these parameters: Fn::If decided, parameters substituted."""
+    return substitute_parameters(template, resolve_ifs(template, value, parameters), parameters)
+
+
+def resources_for(template: dict, **parameters: str) -> dict[str, dict]:
+    """The resources CloudFormation would create with these parameters, with Fn::If decided."""
+    found = {}
+    for name, resource in template["Resources"].items():
+        if "Condition" in resource and not condition_is_true(template, resource["Condition"], parameters):
+            continue
+        found[name] = resolve_ifs(template, resource, parameters)
+    return found
+
+
+def normalized(value):
+    """An expression as comparable text, whoever wrote it: Fn::Sub and Fn::Join flattened to
+    `arn:${AWS::Partition}:...`, the CDK's hash suffixes dropped from logical ids, lists sorted."""
+    if isinstance(value, dict) and not set(value) & {"Ref", "Fn::Sub", "Fn::Join", "Fn::GetAtt"}:
+        return {k: normalized(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return sorted((normalized(v) for v in value), key=lambda v: json.dumps(v, sort_keys=True))
+    if isinstance(value, (dict, str)):
+        return re.sub(r"\$\{([A-Za-z0-9]+?)[0-9A-F]{8}([.}])", r"${\1\2", flatten(value))
+    return value
+
+
+def matches_event_pattern(pattern: dict, event: dict) -> bool:
+    """EventBridge's matching for the subset the rules use: every key of the pattern must be in
+    the event; a list of values matches a value equal to one of them (or, for an array in the
+    event, any element equal to one of them); a nested object matches a nested object."""
+    for key, expected in pattern.items():
+        if key not in event:
+            return False
+        actual = event[key]
+        if isinstance(expected, dict):
+            if not isinstance(actual, dict) or not matches_event_pattern(expected, actual):
+                return False
+            continue
+        assert isinstance(expected, list) and expected, f"unsupported pattern value for {key}: {expected!r}"
+        assert all(isinstance(v, str) for v in expected), f"only exact string values are supported: {expected!r}"
+        values = actual if isinstance(actual, list) else [actual]
+        if not any(v in expected for v in values):
+            return False
+    return True
+
+
 def statements_for(template: dict, role_name: str, **parameters: str) -> dict[str, dict]:
     """The role's statements, by Sid, as CloudFormation would create them with these parameters."""
     policies = template["Resources"][role_name]["Properties"]["Policies"]
@@ -242,9 +419,13 @@ def statements_for(template: dict, role_name: str, **parameters: str) -> dict[st
     return found
 
 
+def function_role_of_cdk(cdk_template: dict) -> str:
+    _, function = only_resource_of_type(cdk_template, "AWS::Lambda::Function")
+    return function["Properties"]["Role"]["Fn::GetAtt"][0]
+
+
 def statements_of_cdk(cdk_template: dict) -> dict[str, dict]:
-    role_name, _ = only_resource_of_type(cdk_template, "AWS::IAM::Role")
-    return {s["Sid"]: s for _, s in role_statements(cdk_template, role_name)}
+    return {s["Sid"]: s for _, s in role_statements(cdk_template, function_role_of_cdk(cdk_template))}
 
 
 def version_tuple(version: str) -> tuple[int, ...]:
@@ -272,7 +453,9 @@ def template() -> dict:
 
 @pytest.fixture(scope="module")
 def role_name(template) -> str:
-    return only_resource_of_type(template, "AWS::IAM::Role")[0]
+    """The function's execution role (the stack has a second one, for EventBridge Scheduler)."""
+    function_name, function = only_resource_of_type(template, "AWS::Serverless::Function")
+    return function["Properties"]["Role"]["Fn::GetAtt"][0]
 
 
 @pytest.fixture(scope="module")
@@ -450,7 +633,15 @@ def test_every_configuration_variable_has_a_parameter_with_the_documented_defaul
 
 
 def test_the_function_gets_no_environment_variable_beyond_the_documented_ones(function):
-    assert set(function["Properties"]["Environment"]["Variables"]) == set(DOCUMENTED_CONFIGURATION)
+    variables = set(function["Properties"]["Environment"]["Variables"])
+    assert variables == set(DOCUMENTED_CONFIGURATION) | TEMPLATE_SET_ENVIRONMENT
+
+
+def test_every_reset_setting_the_template_sets_is_documented_in_the_design():
+    settings = markdown_section(RESETS_DESIGN, "Settings")
+    documented = set(re.findall(r"`([A-Z][A-Z_]+)`", settings))
+    reset_variables = {v for v, (p, _) in DOCUMENTED_CONFIGURATION.items() if v.startswith(("RESET_", "OUTCOME_"))}
+    assert reset_variables | TEMPLATE_SET_ENVIRONMENT <= documented
 
 
 def test_password_length_is_limited_to_1_through_128(template):
@@ -601,11 +792,22 @@ def test_reading_a_user_never_depends_on_its_tag_so_an_untagged_user_is_reported
 # Invocation and the example
 
 
+def secrets_manager_permission(template: dict) -> tuple[str, dict]:
+    found = {n: r for n, r in resources_of_type(template, "AWS::Lambda::Permission").items()
+             if r["Properties"]["Principal"] == "secretsmanager.amazonaws.com"}
+    assert len(found) == 1, sorted(found)
+    return next(iter(found.items()))
+
+
 def test_the_invoke_permission_is_for_secrets_manager_of_this_account_only(template):
     permissions = resources_of_type(template, "AWS::Lambda::Permission")
-    assert len(permissions) == 1
-    props = next(iter(permissions.values()))["Properties"]
-    assert props["Principal"] == "secretsmanager.amazonaws.com"
+    # Beside it: one permission per reset rule, for events.amazonaws.com (see below).
+    assert {r["Properties"]["Principal"] for r in permissions.values()} == {
+        "secretsmanager.amazonaws.com", "events.amazonaws.com"
+    }
+    name, permission = secrets_manager_permission(template)
+    assert "Condition" not in permission
+    props = permission["Properties"]
     assert props["Action"] == "lambda:InvokeFunction"
     assert props["SourceAccount"] == {"Ref": "AWS::AccountId"}
 
@@ -633,7 +835,7 @@ def test_the_example_rotates_every_30_days_once_the_function_may_be_invoked(temp
     secret_name, _ = only_resource_of_type(template, "AWS::SecretsManager::Secret")
     user_name, _ = only_resource_of_type(template, "AWS::IAM::User")
     function_name, _ = only_resource_of_type(template, "AWS::Serverless::Function")
-    permission_name, _ = only_resource_of_type(template, "AWS::Lambda::Permission")
+    permission_name, _ = secrets_manager_permission(template)
     assert schedule["Condition"] == "CreateExample"
     props = schedule["Properties"]
     assert props["SecretId"] == {"Ref": secret_name}
@@ -650,6 +852,435 @@ def test_the_outputs_give_the_function_arn_and_the_example_secret_arn(template):
     assert outputs["FunctionArn"]["Value"] == {"Fn::GetAtt": [function_name, "Arn"]}
     assert outputs["ExampleSecretArn"]["Value"] == {"Ref": secret_name}
     assert outputs["ExampleSecretArn"]["Condition"] == "CreateExample"
+
+
+# ---------------------------------------------------------------------------------------
+# Event-triggered resets: rules, invoke permissions, the reset bus, the scheduler, the role
+
+
+def rules_for(template: dict, **parameters: str) -> dict[str, dict]:
+    return {n: r for n, r in resources_for(template, **parameters).items() if r["Type"] == "AWS::Events::Rule"}
+
+
+@pytest.mark.parametrize("parameter", sorted(RESET_TRIGGERS))
+def test_each_trigger_creates_its_rule_only_when_its_parameter_is_on(template, parameter):
+    rule = RESET_TRIGGERS[parameter]
+    assert set(rules_for(template, **{**ALL_TRIGGERS_OFF, parameter: "true"})) == {rule}
+    others_on = {**ALL_TRIGGERS_ON, parameter: "false"}
+    assert rule not in rules_for(template, **others_on)
+    assert template["Parameters"][parameter]["AllowedValues"] == ["true", "false"]
+
+
+def test_no_rule_and_no_reset_resource_exists_when_every_trigger_is_off(template):
+    created = resources_for(template, **ALL_TRIGGERS_OFF)
+    reset_types = {
+        "AWS::Events::Rule", "AWS::Events::EventBus", "AWS::Events::EventBusPolicy",
+        "AWS::SecurityHub::ActionTarget", "AWS::Scheduler::ScheduleGroup",
+    }
+    assert not [n for n, r in created.items() if r["Type"] in reset_types]
+    assert [n for n, r in created.items() if r["Type"] == "AWS::IAM::Role"] == ["FunctionRole"]
+
+
+def test_the_trigger_parameters_have_the_documented_defaults(template):
+    parameters = template["Parameters"]
+    defaults = {p: parameters[p]["Default"] for p in RESET_TRIGGERS}
+    assert defaults == {
+        "OnDemandResets": "true", "SecurityHubResets": "false", "BreakGlassResets": "false",
+        "CheckoutResets": "false", "DriftRepair": "false",
+    }
+    assert parameters["ResetDryRun"]["Default"] == "false"
+    assert parameters["OutcomeEventBusName"]["Default"] == ""
+    senders = parameters["OnDemandSenderArns"]
+    assert (senders["Type"], senders["Default"]) == ("CommaDelimitedList", "")
+    delay = parameters["ResetDelayMinutes"]
+    assert (delay["Type"], delay["Default"], delay["MinValue"], delay["MaxValue"]) == ("Number", 60, 1, 1440)
+    group = next(g for g in template["Metadata"]["AWS::CloudFormation::Interface"]["ParameterGroups"]
+                 if g["Label"]["default"] == "Event-triggered resets")
+    assert set(group["Parameters"]) == set(RESET_TRIGGERS) | {
+        "OnDemandSenderArns", "ResetDelayMinutes", "ResetDryRun", "OutcomeEventBusName"
+    }
+
+
+@pytest.mark.parametrize("rule", sorted(EXPECTED_RULES))
+def test_each_rule_matches_exactly_its_documented_pattern_and_targets_the_function(template, rule):
+    pattern, state = EXPECTED_RULES[rule]
+    props = template["Resources"][rule]["Properties"]
+    assert props["EventPattern"] == pattern
+    assert props["State"] == state
+    assert props["Targets"] == [{"Id": "RotationFunction", "Arn": {"Fn::GetAtt": ["RotationFunction", "Arn"]}}]
+    # On-demand events come on the stack's own bus; AWS's events on the default bus.
+    if rule == "OnDemandResetRule":
+        assert props["EventBusName"] == {"Ref": "ResetEventBus"}
+    else:
+        assert "EventBusName" not in props
+
+
+def test_every_rule_has_its_own_invoke_permission_whose_source_arn_is_that_rule(template):
+    created = resources_for(template, **ALL_TRIGGERS_ON)
+    rules = {n for n, r in created.items() if r["Type"] == "AWS::Events::Rule"}
+    assert rules == set(EXPECTED_RULES)
+    permissions = [r for r in created.values()
+                   if r["Type"] == "AWS::Lambda::Permission" and r["Properties"]["Principal"] == "events.amazonaws.com"]
+    sources = [p["Properties"]["SourceArn"] for p in permissions]
+    assert sorted(json.dumps(s) for s in sources) == sorted(json.dumps({"Fn::GetAtt": [r, "Arn"]}) for r in rules)
+    for permission in permissions:
+        props = permission["Properties"]
+        assert props["Action"] == "lambda:InvokeFunction"
+        assert props["FunctionName"] == {"Fn::GetAtt": ["RotationFunction", "Arn"]}
+        rule = props["SourceArn"]["Fn::GetAtt"][0]
+        assert permission["Condition"] == template["Resources"][rule]["Condition"]
+
+
+def test_no_permission_lets_eventbridge_invoke_the_function_without_a_source_arn(template):
+    for name, permission in resources_of_type(template, "AWS::Lambda::Permission").items():
+        props = permission["Properties"]
+        if props["Principal"] == "events.amazonaws.com":
+            assert "Fn::GetAtt" in props["SourceArn"] and props["SourceArn"]["Fn::GetAtt"][1] == "Arn", name
+            assert template["Resources"][props["SourceArn"]["Fn::GetAtt"][0]]["Type"] == "AWS::Events::Rule", name
+        assert "*" not in json.dumps(props), name
+
+
+def test_the_reset_bus_is_named_after_the_function_and_is_created_only_for_on_demand_resets(template):
+    bus = template["Resources"]["ResetEventBus"]
+    assert bus["Type"] == "AWS::Events::EventBus"
+    assert bus["Condition"] == "OnDemandResetsOn"
+    assert bus["Properties"]["Name"] == {"Fn::Sub": "${FunctionName}-resets"}
+    assert "ResetEventBus" not in resources_for(template, OnDemandResets="false")
+
+
+def bus_policies_for(template: dict, **parameters: str) -> dict[str, dict]:
+    return {
+        r["Properties"]["StatementId"]: resolved(template, r["Properties"], parameters)
+        for r in resources_for(template, **parameters).values() if r["Type"] == "AWS::Events::EventBusPolicy"
+    }
+
+
+def test_with_sender_arns_the_reset_bus_policy_names_only_those_principals(template):
+    policies = bus_policies_for(template, OnDemandSenderArns=",".join(SENDERS))
+    assert set(policies) == {"AllowOnDemandResetSenders", "DenyEveryoneButOnDemandResetSenders"}
+    for policy in policies.values():
+        assert policy["EventBusName"] == {"Ref": "ResetEventBus"}
+        assert policy["Statement"]["Action"] == "events:PutEvents"
+        assert policy["Statement"]["Resource"] == {"Fn::GetAtt": ["ResetEventBus", "Arn"]}
+    allow = policies["AllowOnDemandResetSenders"]["Statement"]
+    assert allow["Effect"] == "Allow"
+    assert allow["Principal"] == {"AWS": SENDERS}
+    assert "Condition" not in allow
+    # Nobody else, even in this account with events:PutEvents on "*" in their own policy.
+    deny = policies["DenyEveryoneButOnDemandResetSenders"]["Statement"]
+    assert (deny["Effect"], deny["Principal"]) == ("Deny", "*")
+    assert deny["Condition"] == {"ArnNotEquals": {"aws:PrincipalArn": SENDERS}}
+    # Each EventBusPolicy rewrites the bus's policy: the two must not be written at once.
+    assert template["Resources"]["ResetEventBusOnlySendersPolicy"]["DependsOn"] == "ResetEventBusSendersPolicy"
+
+
+def test_without_sender_arns_only_the_stacks_account_may_put_reset_events(template):
+    policies = bus_policies_for(template)
+    assert set(policies) == {"AllowOnDemandResetSenders"}
+    allow = policies["AllowOnDemandResetSenders"]["Statement"]
+    assert allow["Effect"] == "Allow"
+    # The account as principal: its IAM policies decide who, and no other account may.
+    assert normalized(allow["Principal"]) == {"AWS": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"}
+    assert allow["Condition"] == {"StringEquals": {"aws:PrincipalAccount": {"Ref": "AWS::AccountId"}}}
+    assert not bus_policies_for(template, OnDemandResets="false")
+
+
+def test_the_security_hub_custom_action_fits_security_hubs_limits(template):
+    action = template["Resources"]["SecurityHubActionTarget"]
+    assert action["Type"] == "AWS::SecurityHub::ActionTarget"
+    assert action["Condition"] == "SecurityHubResetsOn"
+    props = action["Properties"]
+    assert 1 <= len(props["Name"]) <= 20
+    assert re.fullmatch(r"[A-Za-z0-9]{1,20}", props["Id"])
+    assert props["Description"]
+
+
+def test_the_scheduler_group_is_named_after_the_function_and_exists_whenever_a_trigger_is_on(template):
+    group = template["Resources"]["ResetScheduleGroup"]
+    assert group["Type"] == "AWS::Scheduler::ScheduleGroup"
+    assert group["Properties"]["Name"] == {"Fn::Sub": "${FunctionName}-resets"}
+    for parameter in RESET_TRIGGERS:
+        created = resources_for(template, **{**ALL_TRIGGERS_OFF, parameter: "true"})
+        assert {"ResetScheduleGroup", "SchedulerRole"} <= set(created), parameter
+    # <FunctionName>-resets must fit a schedule group name (64 characters at most).
+    pattern = template["Parameters"]["FunctionName"]["AllowedPattern"]
+    assert re.fullmatch(pattern, "f" * 57) and not re.fullmatch(pattern, "f" * 58)
+
+
+def test_the_scheduler_role_may_only_invoke_the_function_and_trusts_only_scheduler_for_this_account(template):
+    role = template["Resources"]["SchedulerRole"]
+    assert role["Condition"] == "AnyResetTrigger"
+    props = role["Properties"]
+    assert "ManagedPolicyArns" not in props
+    assert props["AssumeRolePolicyDocument"]["Statement"] == [{
+        "Effect": "Allow",
+        "Principal": {"Service": "scheduler.amazonaws.com"},
+        "Action": "sts:AssumeRole",
+        "Condition": {"StringEquals": {
+            "aws:SourceAccount": {"Ref": "AWS::AccountId"},
+            "aws:SourceArn": {"Fn::GetAtt": ["ResetScheduleGroup", "Arn"]},
+        }},
+    }]
+    statements = [s for p in props["Policies"] for s in as_list(p["PolicyDocument"]["Statement"])]
+    assert len(statements) == 1
+    assert statements[0]["Effect"] == "Allow"
+    assert actions_of(statements[0]) == {"lambda:InvokeFunction"}
+    assert flatten(statements[0]["Resource"]) == FUNCTION_ARN
+    assert not [r for r in resources_of_type(template, "AWS::IAM::Policy").values()
+                if {"Ref": "SchedulerRole"} in as_list(r["Properties"].get("Roles", []))]
+
+
+def reset_actions_granted(template: dict, role_name: str, **parameters: str) -> set[str]:
+    by_sid = statements_for(template, role_name, **parameters)
+    return set().union(*(actions_of(s) for s in by_sid.values())) & (RESET_ACTIONS | OUTCOME_ACTIONS)
+
+
+@pytest.mark.parametrize("parameter", sorted(RESET_TRIGGERS))
+def test_each_trigger_gives_the_role_exactly_the_reset_actions(template, role_name, parameter):
+    assert reset_actions_granted(template, role_name, **{**ALL_TRIGGERS_OFF, parameter: "true"}) == RESET_ACTIONS
+
+
+def test_with_every_trigger_off_the_role_gains_none_of_the_reset_actions(template, role_name):
+    assert reset_actions_granted(template, role_name, **ALL_TRIGGERS_OFF) == set()
+    assert statements_for(template, role_name, **ALL_TRIGGERS_OFF).keys() == statements_for(
+        template, role_name, OnDemandResets="false"
+    ).keys()
+
+
+def test_the_reset_statements_are_scoped_to_this_functions_secrets_schedules_and_scheduler_role(template, role_name):
+    by_sid = statements_for(template, role_name, **ALL_TRIGGERS_ON)
+    rotate = by_sid["StartRotationsOfSecretsThatNameThisFunction"]
+    assert actions_of(rotate) == {"secretsmanager:RotateSecret", "secretsmanager:ListSecretVersionIds"}
+    assert rotate["Resource"] == by_sid["RotateOnlySecretsThatNameThisFunction"]["Resource"]
+    assert rotate["Condition"] == by_sid["RotateOnlySecretsThatNameThisFunction"]["Condition"]
+    invoke = by_sid["InvokeThisFunctionToStartRotations"]
+    assert actions_of(invoke) == {"lambda:InvokeFunction"}
+    assert flatten(invoke["Resource"]) == FUNCTION_ARN
+    schedules = by_sid["ManageSchedulesInOwnResetGroupOnly"]
+    assert actions_of(schedules) == {"scheduler:CreateSchedule", "scheduler:DeleteSchedule"}
+    assert flatten(schedules["Resource"]) == (
+        "arn:${AWS::Partition}:scheduler:${AWS::Region}:${AWS::AccountId}:schedule/${FunctionName}-resets/*"
+    )
+
+
+def test_pass_role_is_only_for_the_scheduler_role_and_only_to_eventbridge_scheduler(template, statements):
+    passing = [(c, s) for c, s in statements if "iam:PassRole" in actions_of(s)]
+    assert len(passing) == 1
+    condition, statement = passing[0]
+    assert condition == "AnyResetTrigger"
+    assert actions_of(statement) == {"iam:PassRole"}
+    assert statement["Resource"] == {"Fn::GetAtt": ["SchedulerRole", "Arn"]}
+    assert statement["Condition"] == {"StringEquals": {"iam:PassedToService": "scheduler.amazonaws.com"}}
+
+
+def test_put_events_is_granted_only_with_an_outcome_bus_name_and_only_on_that_bus(template, role_name, statements):
+    assert "events:PutEvents" not in reset_actions_granted(template, role_name, **{**ALL_TRIGGERS_ON, "OutcomeEventBusName": ""})
+    assert reset_actions_granted(template, role_name, **{**ALL_TRIGGERS_OFF, "OutcomeEventBusName": OUTCOME_BUS}) == {
+        "events:PutEvents"
+    }
+    (condition, statement), = [(c, s) for c, s in statements if "events:PutEvents" in actions_of(s)]
+    assert template["Conditions"][condition] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "OutcomeEventBusName"}, ""]}]}
+    assert actions_of(statement) == {"events:PutEvents"}
+    assert flatten(statement["Resource"]) == (
+        "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/${OutcomeEventBusName}"
+    )
+    # A bus name, never an ARN or a wildcard.
+    pattern = template["Parameters"]["OutcomeEventBusName"]["AllowedPattern"]
+    assert re.fullmatch(pattern, OUTCOME_BUS) and re.fullmatch(pattern, "")
+    assert not re.fullmatch(pattern, "*") and not re.fullmatch(pattern, "arn:aws:events:us-east-1:123456789012:event-bus/x")
+
+
+def test_the_reset_environment_variables_are_wired_to_the_stacks_resources(template, function, role_name):
+    variables = function["Properties"]["Environment"]["Variables"]
+    assert variables["FUNCTION_ROLE_ARN"] == {"Fn::GetAtt": [role_name, "Arn"]}
+    on = resolve_ifs(template, variables, ALL_TRIGGERS_ON)
+    assert on["SCHEDULE_GROUP"] == {"Ref": "ResetScheduleGroup"}
+    assert on["SCHEDULER_ROLE_ARN"] == {"Fn::GetAtt": ["SchedulerRole", "Arn"]}
+    off = resolve_ifs(template, variables, ALL_TRIGGERS_OFF)
+    assert off["SCHEDULE_GROUP"] == "" and off["SCHEDULER_ROLE_ARN"] == ""
+    assert off["FUNCTION_ROLE_ARN"] == {"Fn::GetAtt": [role_name, "Arn"]}
+    for variable, parameter in (("RESET_DRY_RUN", "ResetDryRun"), ("RESET_DELAY_MINUTES", "ResetDelayMinutes"),
+                                ("OUTCOME_EVENT_BUS", "OutcomeEventBusName")):
+        assert variables[variable] == {"Ref": parameter}
+
+
+def test_the_outputs_give_the_reset_bus_and_the_security_hub_action(template):
+    outputs = template["Outputs"]
+    assert outputs["ResetEventBusArn"]["Value"] == {"Fn::GetAtt": ["ResetEventBus", "Arn"]}
+    assert outputs["ResetEventBusArn"]["Condition"] == "OnDemandResetsOn"
+    assert outputs["SecurityHubActionTargetArn"]["Value"] == {"Ref": "SecurityHubActionTarget"}
+    assert outputs["SecurityHubActionTargetArn"]["Condition"] == "SecurityHubResetsOn"
+    assert flatten(outputs["ForwardingTargetEventBusArn"]["Value"]) == (
+        "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/default"
+    )
+
+
+@pytest.mark.parametrize("region, told", [("us-east-1", False), ("eu-west-1", True)])
+def test_drift_repair_outside_us_east_1_says_to_forward_iams_events(template, region, told):
+    parameters = {"DriftRepair": "true", "AWS::Region": region}
+    assert condition_is_true(template, template["Outputs"]["DriftRepairNeedsForwarding"]["Condition"], parameters) is told
+    assert "DriftRepairRule" in rules_for(template, **parameters)
+    assert "forwarding.yaml" in flatten(template["Outputs"]["DriftRepairNeedsForwarding"]["Value"])
+
+
+# ---------------------------------------------------------------------------------------
+# Linters, for every combination of parameters the tests exercise
+
+LINT_COMBINATIONS = {
+    "template.yaml defaults": (TEMPLATE, {}),
+    "template.yaml all triggers off": (TEMPLATE, ALL_TRIGGERS_OFF),
+    **{f"template.yaml only {p}": (TEMPLATE, {**ALL_TRIGGERS_OFF, p: "true"}) for p in sorted(RESET_TRIGGERS)},
+    "template.yaml everything on": (
+        TEMPLATE,
+        {**ALL_TRIGGERS_ON, "CreateExample": "true", "CreateLoginProfile": "true", "KmsKeyArn": FAKE_KMS_KEY},
+    ),
+    "forwarding.yaml everything": (
+        FORWARDING,
+        {"TargetEventBusArn": "arn:aws:events:eu-west-1:123456789012:event-bus/default",
+         "ForwardSignIns": "true", "ForwardSecretReads": "true", "ForwardIamDrift": "true"},
+    ),
+    "forwarding.yaml target in this region": (
+        FORWARDING,
+        {"TargetEventBusArn": "arn:aws:events:us-east-1:123456789012:event-bus/default", "ForwardSignIns": "true"},
+    ),
+}
+
+
+def cfn_lint_command() -> list[str]:
+    cfn_lint = Path(sys.executable).with_name("cfn-lint")
+    return [str(cfn_lint)] if cfn_lint.exists() else [sys.executable, "-m", "cfnlint"]
+
+
+def with_defaults(path: Path, parameters: dict[str, str]) -> dict:
+    """The template (long-form JSON) with these values as its parameters' defaults: `sam validate`
+    takes no parameter values."""
+    document = load_template(path)
+    for name, value in parameters.items():
+        document["Parameters"][name]["Default"] = value
+    return document
+
+
+@pytest.fixture(scope="module")
+def lint_results(sam_cli, tmp_path_factory) -> dict[str, list[tuple[str, int, str]]]:
+    """cfn-lint (with --parameters) and `sam validate --lint` (on the template with those
+    defaults) for every combination, a few at a time."""
+    directory = tmp_path_factory.mktemp("lint")
+    jobs = []
+    for index, (name, (path, parameters)) in enumerate(LINT_COMBINATIONS.items()):
+        arguments = [f"{k}={v}" for k, v in parameters.items()]
+        jobs.append((name, "cfn-lint", [*cfn_lint_command(), str(path), *(["--parameters", *arguments] if arguments else [])]))
+        derived = directory / f"{index}-{path.stem}.json"
+        derived.write_text(json.dumps(with_defaults(path, parameters), indent=1), encoding="utf-8")
+        jobs.append((name, "sam validate --lint", [str(sam_cli), "validate", "--lint", "--template-file", str(derived)]))
+
+    def run(job):
+        name, tool, command = job
+        result = subprocess.run(command, cwd=ROOT, env=_tool_env(), capture_output=True, text=True, timeout=300)
+        return name, (tool, result.returncode, result.stdout + result.stderr)
+
+    results: dict[str, list[tuple[str, int, str]]] = {name: [] for name in LINT_COMBINATIONS}
+    with concurrent.futures.ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2)) as pool:
+        for name, outcome in pool.map(run, jobs):
+            results[name].append(outcome)
+    return results
+
+
+@pytest.mark.parametrize("combination", list(LINT_COMBINATIONS))
+def test_cfn_lint_and_sam_validate_pass_for_every_combination_the_tests_exercise(lint_results, combination):
+    outcomes = lint_results[combination]
+    assert [tool for tool, _, _ in outcomes] == ["cfn-lint", "sam validate --lint"]
+    for tool, returncode, output in outcomes:
+        assert returncode == 0, f"{tool} failed for {combination}:\n{output}"
+    assert "is a valid SAM Template" in outcomes[1][2]
+
+
+# ---------------------------------------------------------------------------------------
+# forwarding.yaml: AWS events from other regions to the function's region
+
+FORWARDED_RULES = {
+    # forwarding.yaml rule -> (its parameter, the function stack's rule it feeds)
+    "SignInForwardingRule": ("ForwardSignIns", "ConsoleSignInResetRule"),
+    "SecretReadForwardingRule": ("ForwardSecretReads", "SecretReadResetRule"),
+    "IamDriftForwardingRule": ("ForwardIamDrift", "DriftRepairRule"),
+}
+FORWARD_NOTHING = {"ForwardSignIns": "false", "ForwardSecretReads": "false", "ForwardIamDrift": "false"}
+TARGET_BUS = "arn:aws:events:eu-west-1:123456789012:event-bus/default"
+
+
+@pytest.fixture(scope="module")
+def forwarding() -> dict:
+    return load_template(FORWARDING)
+
+
+def test_forwarding_is_plain_cloudformation_with_the_documented_parameters(forwarding):
+    assert "Transform" not in forwarding
+    parameters = forwarding["Parameters"]
+    assert set(parameters) == {"TargetEventBusArn", "ForwardSignIns", "ForwardSecretReads", "ForwardIamDrift"}
+    for name in FORWARD_NOTHING:
+        assert parameters[name]["AllowedValues"] == ["true", "false"]
+    pattern = parameters["TargetEventBusArn"]["AllowedPattern"]
+    assert re.fullmatch(pattern, TARGET_BUS)
+    assert not re.fullmatch(pattern, "arn:aws:events:eu-west-1:123456789012:event-bus/iam-password-rotation-resets")
+    assert not re.fullmatch(pattern, "*")
+
+
+def test_cfn_lint_and_sam_validate_pass_on_the_forwarding_template(sam_cli):
+    lint = subprocess.run([*cfn_lint_command(), str(FORWARDING)], cwd=ROOT, env=_tool_env(),
+                          capture_output=True, text=True, timeout=300)
+    assert lint.returncode == 0, f"cfn-lint found problems:\n{lint.stdout}{lint.stderr}"
+    validate = subprocess.run([str(sam_cli), "validate", "--lint", "--template-file", str(FORWARDING)],
+                              cwd=ROOT, env=_tool_env(), capture_output=True, text=True, timeout=300)
+    assert validate.returncode == 0, f"sam validate --lint failed:\n{validate.stdout}{validate.stderr}"
+
+
+@pytest.mark.parametrize("rule", sorted(FORWARDED_RULES))
+def test_each_forwarding_rule_matches_the_function_stacks_pattern_and_exists_only_when_asked(
+    forwarding, template, rule
+):
+    parameter, function_rule = FORWARDED_RULES[rule]
+    props = forwarding["Resources"][rule]["Properties"]
+    assert (props["EventPattern"], props["State"]) == EXPECTED_RULES[function_rule]
+    assert props["EventPattern"] == template["Resources"][function_rule]["Properties"]["EventPattern"]
+    assert props["Targets"] == [{
+        "Id": "FunctionRegionDefaultBus",
+        "Arn": {"Ref": "TargetEventBusArn"},
+        "RoleArn": {"Fn::GetAtt": ["ForwardingRole", "Arn"]},
+    }]
+    only_this = {**FORWARD_NOTHING, parameter: "true", "TargetEventBusArn": TARGET_BUS}
+    created = {n for n, r in resources_for(forwarding, **only_this).items() if r["Type"] == "AWS::Events::Rule"}
+    assert created == {rule}
+
+
+def test_forwarding_never_targets_a_bus_in_its_own_region(forwarding):
+    everything = {"ForwardSignIns": "true", "ForwardSecretReads": "true", "ForwardIamDrift": "true"}
+    same_region = resources_for(forwarding, **everything, TargetEventBusArn=TARGET_BUS, **{"AWS::Region": "eu-west-1"})
+    assert not [n for n, r in same_region.items() if r["Type"] == "AWS::Events::Rule"]
+    elsewhere = resources_for(forwarding, **everything, TargetEventBusArn=TARGET_BUS, **{"AWS::Region": "us-east-1"})
+    assert {n for n, r in elsewhere.items() if r["Type"] == "AWS::Events::Rule"} == set(FORWARDED_RULES)
+
+
+def test_forwarding_asks_for_at_least_one_kind_of_event(forwarding):
+    (rule,) = forwarding["Rules"].values()
+    (assertion,) = rule["Assertions"]
+    assert assertion["Assert"] == {"Fn::Or": [{"Fn::Equals": [{"Ref": p}, "true"]} for p in FORWARD_NOTHING]}
+
+
+def test_the_forwarding_role_may_only_put_events_on_the_target_bus_and_trusts_only_eventbridge(forwarding):
+    (name, role), = resources_of_type(forwarding, "AWS::IAM::Role").items()
+    props = role["Properties"]
+    assert "ManagedPolicyArns" not in props
+    assert props["AssumeRolePolicyDocument"]["Statement"] == [{
+        "Effect": "Allow",
+        "Principal": {"Service": "events.amazonaws.com"},
+        "Action": "sts:AssumeRole",
+        "Condition": {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}},
+    }]
+    (statement,) = [s for p in props["Policies"] for s in as_list(p["PolicyDocument"]["Statement"])]
+    assert statement["Effect"] == "Allow"
+    assert actions_of(statement) == {"events:PutEvents"}
+    assert statement["Resource"] == {"Ref": "TargetEventBusArn"}
+    assert not resources_of_type(forwarding, "AWS::IAM::Policy")
+    assert not resources_of_type(forwarding, "AWS::Lambda::Permission")
 
 
 # ---------------------------------------------------------------------------------------
@@ -695,12 +1326,133 @@ def test_the_malformed_event_lacks_a_required_field_or_names_no_known_step():
     assert "ClientRequestToken" in missing
 
 
+# EventBridge events (event-triggered resets): file -> (the rule that receives it, or None)
+EVENTBRIDGE_EVENT_FILES = {
+    "reset-on-demand-user.json": "OnDemandResetRule",
+    "reset-on-demand-secret.json": "OnDemandResetRule",
+    "reset-security-hub.json": "SecurityHubResetRule",
+    "console-login-success.json": "ConsoleSignInResetRule",
+    # A failed sign-in reaches no rule (the function would skip it anyway).
+    "console-login-failure.json": None,
+    "secret-read.json": "SecretReadResetRule",
+    "drift-update-login-profile.json": "DriftRepairRule",
+    "drift-change-password.json": "DriftRepairRule",
+    "drift-delete-login-profile.json": "DriftRepairRule",
+}
+ENVELOPE_FIELDS = ("version", "id", "detail-type", "source", "account", "time", "region", "resources", "detail")
+CLOUDTRAIL_DETAIL_FIELDS = (
+    "eventVersion", "userIdentity", "eventTime", "eventSource", "eventName", "awsRegion", "sourceIPAddress",
+    "userAgent", "requestParameters", "responseElements", "eventID", "eventType",
+)
+SAMPLE_ACCOUNT = "123456789012"
+SAMPLE_SECRET = "arn:aws:secretsmanager:us-east-1:123456789012:secret:console/alice-AbCdEf"
+SAMPLE_USER_ARN = "arn:aws:iam::123456789012:user/alice"
+UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"
+
+
+def load_event(name: str) -> dict:
+    return json.loads((EVENTS / name).read_text(encoding="utf-8"))
+
+
+def deployed_pattern(template: dict, rule: str) -> dict:
+    """The rule's pattern as deployed in account 123456789012, us-east-1 (references resolved)."""
+    pattern = template["Resources"][rule]["Properties"]["EventPattern"]
+    action_id = template["Resources"]["SecurityHubActionTarget"]["Properties"]["Id"]
+    action_arn = f"arn:aws:securityhub:us-east-1:{SAMPLE_ACCOUNT}:action/custom/{action_id}"
+    return json.loads(json.dumps(pattern).replace(json.dumps({"Ref": "SecurityHubActionTarget"}), json.dumps(action_arn)))
+
+
+def test_the_event_pattern_matcher_follows_eventbridges_rules_for_the_subset_used():
+    event = {"source": "aws.iam", "resources": ["a", "b"], "detail": {"eventName": "X", "userIdentity": {"type": "IAMUser"}}}
+    assert matches_event_pattern({"source": ["aws.iam", "aws.signin"]}, event)
+    assert matches_event_pattern({"resources": ["b"]}, event), "an array in the event matches any element"
+    assert matches_event_pattern({"detail": {"userIdentity": {"type": ["IAMUser"]}}}, event)
+    assert not matches_event_pattern({"source": ["aws.signin"]}, event)
+    assert not matches_event_pattern({"detail": {"errorCode": ["X"]}}, event), "a missing key never matches"
+    assert not matches_event_pattern({"detail": {"eventName": {"X": ["Y"]}}}, event), "a value is not an object"
+    with pytest.raises(AssertionError):
+        matches_event_pattern({"source": [{"prefix": "aws."}]}, event)
+
+
+def test_the_events_directory_has_every_eventbridge_sample():
+    assert set(EVENTBRIDGE_EVENT_FILES) <= {p.name for p in event_files()}
+
+
+@pytest.mark.parametrize("name", sorted(EVENTBRIDGE_EVENT_FILES))
+def test_every_eventbridge_sample_is_a_complete_eventbridge_event(name):
+    event = load_event(name)
+    assert tuple(event) == ENVELOPE_FIELDS, "the envelope's fields, in EventBridge's order"
+    assert event["version"] == "0"
+    assert re.fullmatch(UUID, event["id"])
+    assert event["account"] == SAMPLE_ACCOUNT
+    assert event["region"] == "us-east-1"
+    assert re.fullmatch(r"2026-\d\d-\d\dT\d\d:\d\d:\d\dZ", event["time"])
+    assert isinstance(event["resources"], list) and isinstance(event["detail"], dict)
+    if event["source"].startswith("aws.") and event["source"] != "aws.securityhub":
+        detail = event["detail"]
+        for field in CLOUDTRAIL_DETAIL_FIELDS:
+            assert field in detail, f"{name}: detail.{field}"
+        assert detail["eventTime"] == event["time"]
+        assert detail["awsRegion"] == event["region"]
+        assert detail["userIdentity"]["accountId"] == SAMPLE_ACCOUNT
+        assert detail["recipientAccountId"] == SAMPLE_ACCOUNT
+        assert re.fullmatch(UUID, detail["eventID"])
+        assert event["resources"] == [], "CloudTrail events carry their resources in detail"
+
+
+@pytest.mark.parametrize("name", sorted(EVENTBRIDGE_EVENT_FILES))
+def test_every_eventbridge_sample_matches_its_rule_and_no_other(template, name):
+    event = load_event(name)
+    matched = {rule for rule in EXPECTED_RULES if matches_event_pattern(deployed_pattern(template, rule), event)}
+    expected = EVENTBRIDGE_EVENT_FILES[name]
+    assert matched == ({expected} if expected else set())
+
+
+@pytest.mark.parametrize("name", sorted(n for n, r in EVENTBRIDGE_EVENT_FILES.items() if r in
+                                        {"ConsoleSignInResetRule", "SecretReadResetRule", "DriftRepairRule"}))
+def test_every_forwardable_sample_is_forwarded_by_exactly_one_forwarding_rule(forwarding, name):
+    event = load_event(name)
+    matched = {rule for rule in FORWARDED_RULES
+               if matches_event_pattern(forwarding["Resources"][rule]["Properties"]["EventPattern"], event)}
+    assert [FORWARDED_RULES[rule][1] for rule in matched] == [EVENTBRIDGE_EVENT_FILES[name]]
+
+
+def test_the_samples_name_user_alice_and_her_secret_consistently():
+    assert load_event("reset-on-demand-user.json")["detail"]["userName"] == "alice"
+    assert 0 < len(load_event("reset-on-demand-user.json")["detail"]["reason"]) <= 256
+    assert load_event("reset-on-demand-secret.json")["detail"] == {"secretId": SAMPLE_SECRET}
+    (finding,) = load_event("reset-security-hub.json")["detail"]["findings"]
+    (resource,) = finding["Resources"]
+    assert (resource["Type"], resource["Id"]) == ("AwsIamUser", SAMPLE_USER_ARN)
+    assert resource["Details"]["AwsIamUser"]["UserName"] == "alice"
+    for name in ("console-login-success.json", "console-login-failure.json", "drift-change-password.json"):
+        assert load_event(name)["detail"]["userIdentity"]["userName"] == "alice", name
+    read = load_event("secret-read.json")["detail"]
+    assert read["requestParameters"] == {"secretId": SAMPLE_SECRET}
+    assert read["userIdentity"]["type"] == "AssumedRole"
+    for name in ("drift-update-login-profile.json", "drift-delete-login-profile.json"):
+        detail = load_event(name)["detail"]
+        assert detail["requestParameters"]["userName"] == "alice", name
+        assert detail["userIdentity"]["type"] == "AssumedRole", "an administrator's role session"
+    change = load_event("drift-change-password.json")["detail"]
+    assert change["userIdentity"]["type"] == "IAMUser" and change["requestParameters"] is None
+    failure = load_event("console-login-failure.json")["detail"]
+    assert failure["responseElements"] == {"ConsoleLogin": "Failure"}
+
+
+def test_the_events_readme_documents_every_sample():
+    text = (EVENTS / "README.md").read_text(encoding="utf-8")
+    for name in [*STEP_EVENT_FILES, "malformed.json", *EVENTBRIDGE_EVENT_FILES]:
+        assert f"| `{name}` |" in text, name
+
+
 # ---------------------------------------------------------------------------------------
 # The CDK example
 
 
-def synthesize_cdk_app(*context: str) -> dict:
-    """`cdk synth` of examples/cdk with these `key=value` context settings (npm ci first if needed)."""
+def synthesize_cdk_apps(settings: dict[str, tuple[str, ...]]) -> dict[str, dict]:
+    """`cdk synth` of examples/cdk for each set of `key=value` context settings, side by side
+    (npm ci first if needed)."""
     npm = shutil.which("npm")
     npx = shutil.which("npx")
     assert npm and npx, "Node.js (npm, npx) is needed to synthesize examples/cdk"
@@ -710,37 +1462,82 @@ def synthesize_cdk_app(*context: str) -> dict:
             [npm, "ci", "--no-audit", "--no-fund"], cwd=CDK_DIR, env=env, capture_output=True, text=True, timeout=600
         )
         assert installed.returncode == 0, f"npm ci failed:\n{installed.stdout}{installed.stderr}"
-    arguments = [argument for setting in context for argument in ("--context", setting)]
-    with tempfile.TemporaryDirectory(prefix="cdk-out-") as out:
-        synth = subprocess.run(
-            [npx, "--no-install", "cdk", "synth", "--no-notices", "--quiet", "--output", out, *arguments],
-            cwd=CDK_DIR, env=env, capture_output=True, text=True, timeout=600,
-        )
-        assert synth.returncode == 0, f"cdk synth failed:\n{synth.stdout}{synth.stderr}"
-        return json.loads((Path(out) / "IamPasswordRotation.template.json").read_text(encoding="utf-8"))
+
+    def synthesize(item: tuple[str, tuple[str, ...]]) -> tuple[str, dict]:
+        name, context = item
+        arguments = [argument for setting in context for argument in ("--context", setting)]
+        with tempfile.TemporaryDirectory(prefix="cdk-out-") as out:
+            synth = subprocess.run(
+                [npx, "--no-install", "cdk", "synth", "--no-notices", "--quiet", "--output", out, *arguments],
+                cwd=CDK_DIR, env=env, capture_output=True, text=True, timeout=900,
+            )
+            assert synth.returncode == 0, f"cdk synth ({name}) failed:\n{synth.stdout}{synth.stderr}"
+            return name, json.loads((Path(out) / "IamPasswordRotation.template.json").read_text(encoding="utf-8"))
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=len(settings)) as pool:
+        return dict(pool.map(synthesize, settings.items()))
+
+
+CDK_ALL_TRIGGERS_ON = (
+    "onDemandResets=true", "securityHubResets=true", "breakGlassResets=true", "checkoutResets=true",
+    "driftRepair=true", f"outcomeEventBusName={OUTCOME_BUS}", f"onDemandSenderArns={','.join(SENDERS)}",
+)
+CDK_ALL_TRIGGERS_OFF = ("onDemandResets=false",)
 
 
 @pytest.fixture(scope="module")
-def cdk_template() -> dict:
-    return synthesize_cdk_app(f"kmsKeyArn={FAKE_KMS_KEY}")
+def cdk_templates() -> dict[str, dict]:
+    return synthesize_cdk_apps({
+        # cdk.json's settings (the example on, so CREATE_LOGIN_PROFILE=true; on-demand resets on).
+        "default": (f"kmsKeyArn={FAKE_KMS_KEY}",),
+        "all triggers": (f"kmsKeyArn={FAKE_KMS_KEY}", *CDK_ALL_TRIGGERS_ON),
+        "no binding tag, no triggers": (f"kmsKeyArn={FAKE_KMS_KEY}", "REQUIRE_BINDING_TAG=false", *CDK_ALL_TRIGGERS_OFF),
+    })
 
 
 @pytest.fixture(scope="module")
-def cdk_template_without_binding_tag() -> dict:
-    return synthesize_cdk_app(f"kmsKeyArn={FAKE_KMS_KEY}", "REQUIRE_BINDING_TAG=false")
+def cdk_template(cdk_templates) -> dict:
+    return cdk_templates["default"]
 
 
-def test_the_cdk_app_synthesizes_a_role_with_the_same_actions_and_conditions(cdk_template, statements):
-    role_name, role = only_resource_of_type(cdk_template, "AWS::IAM::Role")
+@pytest.fixture(scope="module")
+def cdk_template_with_all_triggers(cdk_templates) -> dict:
+    return cdk_templates["all triggers"]
+
+
+@pytest.fixture(scope="module")
+def cdk_template_without_binding_tag_or_triggers(cdk_templates) -> dict:
+    return cdk_templates["no binding tag, no triggers"]
+
+
+# The template's parameters that give what the CDK app synthesizes with the same settings.
+CDK_EQUIVALENT_PARAMETERS = {"CreateLoginProfile": "true", "KmsKeyArn": FAKE_KMS_KEY}
+
+
+def assert_same_statements(cdk_template: dict, template: dict, role_name: str, **parameters: str) -> None:
+    """The CDK role's statements are the template's with these parameters: same Sids, and per
+    Sid the same actions, resources and conditions."""
+    cdk_by_sid = statements_of_cdk(cdk_template)
+    sam_by_sid = {
+        sid: resolved(template, statement, parameters)
+        for sid, statement in statements_for(template, role_name, **parameters).items()
+    }
+    assert cdk_by_sid.keys() == sam_by_sid.keys()
+    for sid, statement in cdk_by_sid.items():
+        expected = sam_by_sid[sid]
+        assert statement["Effect"] == expected["Effect"] == "Allow", sid
+        assert actions_of(statement) == actions_of(expected), sid
+        assert normalized(as_list(statement["Resource"])) == normalized(as_list(expected["Resource"])), sid
+        assert normalized(statement.get("Condition")) == normalized(expected.get("Condition")), sid
+
+
+def test_the_cdk_app_synthesizes_a_role_with_the_same_actions_and_conditions(cdk_template, template, role_name):
+    _, role = next((n, r) for n, r in resources_of_type(cdk_template, "AWS::IAM::Role").items()
+                   if n == function_role_of_cdk(cdk_template))
     assert "ManagedPolicyArns" not in role["Properties"]
-    cdk_statements = [s for _, s in role_statements(cdk_template, role_name)]
     assert not resources_of_type(cdk_template, "AWS::IAM::Policy"), "nothing may add statements beside the role's own"
-    cdk_actions = set().union(*(actions_of(s) for s in cdk_statements))
-    sam_actions = set().union(*(actions_of(s) for _, s in statements))
-    assert cdk_actions == sam_actions == EXPECTED_ACTIONS
-    by_sid = {s["Sid"]: s for s in cdk_statements}
-    assert by_sid.keys() == {s["Sid"] for _, s in statements}
-    for statement in cdk_statements:
+    assert_same_statements(cdk_template, template, role_name, **CDK_EQUIVALENT_PARAMETERS)
+    for statement in statements_of_cdk(cdk_template).values():
         if any(a.startswith("secretsmanager:") for a in actions_of(statement)):
             arn = flatten(statement["Condition"]["StringEquals"]["secretsmanager:resource/AllowRotationLambdaArn"])
             assert arn.endswith(":function:iam-password-rotation")
@@ -753,6 +1550,73 @@ def test_the_cdk_app_synthesizes_a_role_with_the_same_actions_and_conditions(cdk
             assert actions_of(statement) == {"iam:GetAccountPasswordPolicy"}
 
 
+def test_with_every_trigger_on_the_cdk_role_has_the_templates_actions_and_conditions(
+    cdk_template_with_all_triggers, template, role_name
+):
+    assert_same_statements(
+        cdk_template_with_all_triggers, template, role_name, **CDK_EQUIVALENT_PARAMETERS, **ALL_TRIGGERS_ON
+    )
+    granted = set().union(*(actions_of(s) for s in statements_of_cdk(cdk_template_with_all_triggers).values()))
+    assert granted == EXPECTED_ACTIONS
+
+
+def test_with_every_trigger_on_the_cdk_app_creates_the_templates_reset_resources(
+    cdk_template_with_all_triggers, template
+):
+    cdk = cdk_template_with_all_triggers
+    sam = {n: resolved(template, r, ALL_TRIGGERS_ON) for n, r in resources_for(template, **ALL_TRIGGERS_ON).items()}
+    reset_types = (
+        "AWS::Events::Rule", "AWS::Events::EventBus", "AWS::Events::EventBusPolicy",
+        "AWS::SecurityHub::ActionTarget", "AWS::Scheduler::ScheduleGroup",
+    )
+    for type_name in reset_types:
+        cdk_resources = resources_of_type(cdk, type_name)
+        sam_resources = {n: r for n, r in sam.items() if r["Type"] == type_name}
+        assert cdk_resources.keys() == sam_resources.keys(), type_name
+        for name, resource in cdk_resources.items():
+            assert normalized(resource["Properties"]) == normalized(sam_resources[name]["Properties"]), name
+    assert "ResetEventBusSendersPolicy" in as_list(cdk["Resources"]["ResetEventBusOnlySendersPolicy"]["DependsOn"])
+    cdk_permissions = {n: r for n, r in resources_of_type(cdk, "AWS::Lambda::Permission").items()
+                       if r["Properties"]["Principal"] == "events.amazonaws.com"}
+    sam_permissions = {n: r for n, r in sam.items()
+                       if r["Type"] == "AWS::Lambda::Permission" and r["Properties"]["Principal"] == "events.amazonaws.com"}
+    assert cdk_permissions.keys() == sam_permissions.keys()
+    for name, permission in cdk_permissions.items():
+        assert normalized(permission["Properties"]) == normalized(sam_permissions[name]["Properties"]), name
+    # The scheduler role: the same trust and the same single statement.
+    (cdk_role,) = [r for n, r in resources_of_type(cdk, "AWS::IAM::Role").items() if n != function_role_of_cdk(cdk)]
+    sam_role = sam["SchedulerRole"]["Properties"]
+    assert normalized(cdk_role["Properties"]["AssumeRolePolicyDocument"]["Statement"]) == normalized(
+        sam_role["AssumeRolePolicyDocument"]["Statement"]
+    )
+    cdk_statements = [s for p in cdk_role["Properties"]["Policies"] for s in as_list(p["PolicyDocument"]["Statement"])]
+    sam_statements = [s for p in sam_role["Policies"] for s in as_list(p["PolicyDocument"]["Statement"])]
+    assert normalized(cdk_statements) == normalized(sam_statements)
+
+
+def test_with_every_trigger_on_the_cdk_function_gets_the_templates_environment(
+    cdk_template_with_all_triggers, template, function
+):
+    _, fn = only_resource_of_type(cdk_template_with_all_triggers, "AWS::Lambda::Function")
+    parameters = {**CDK_EQUIVALENT_PARAMETERS, **ALL_TRIGGERS_ON}
+    expected = resolved(template, function["Properties"]["Environment"]["Variables"], parameters)
+    assert normalized(fn["Properties"]["Environment"]["Variables"]) == normalized(expected)
+
+
+def test_with_every_trigger_off_the_cdk_app_adds_no_reset_resource_or_action(cdk_template_without_binding_tag_or_triggers):
+    cdk = cdk_template_without_binding_tag_or_triggers
+    assert not resources_of_type(cdk, "AWS::Events::Rule")
+    assert not resources_of_type(cdk, "AWS::Events::EventBus")
+    assert not resources_of_type(cdk, "AWS::Scheduler::ScheduleGroup")
+    assert list(resources_of_type(cdk, "AWS::IAM::Role")) == [function_role_of_cdk(cdk)]
+    granted = set().union(*(actions_of(s) for s in statements_of_cdk(cdk).values()))
+    assert not granted & (RESET_ACTIONS | OUTCOME_ACTIONS)
+    _, fn = only_resource_of_type(cdk, "AWS::Lambda::Function")
+    variables = fn["Properties"]["Environment"]["Variables"]
+    assert variables["SCHEDULE_GROUP"] == "" and variables["SCHEDULER_ROLE_ARN"] == ""
+    assert variables["FUNCTION_ROLE_ARN"] == {"Fn::GetAtt": [function_role_of_cdk(cdk), "Arn"]}
+
+
 def test_the_cdk_app_deploys_the_function_like_the_template(cdk_template, function):
     _, fn = only_resource_of_type(cdk_template, "AWS::Lambda::Function")
     props = fn["Properties"]
@@ -762,9 +1626,8 @@ def test_the_cdk_app_deploys_the_function_like_the_template(cdk_template, functi
     assert props["MemorySize"] == function["Properties"]["MemorySize"]
     assert props["Timeout"] == function["Properties"]["Timeout"]
     assert props["LoggingConfig"]["LogFormat"] == "JSON"
-    assert set(props["Environment"]["Variables"]) == set(DOCUMENTED_CONFIGURATION)
-    (_, permission), = resources_of_type(cdk_template, "AWS::Lambda::Permission").items()
-    assert permission["Properties"]["Principal"] == "secretsmanager.amazonaws.com"
+    assert set(props["Environment"]["Variables"]) == set(DOCUMENTED_CONFIGURATION) | TEMPLATE_SET_ENVIRONMENT
+    _, permission = secrets_manager_permission(cdk_template)
     assert permission["Properties"]["SourceAccount"] == {"Ref": "AWS::AccountId"}
 
 
@@ -774,7 +1637,7 @@ def test_the_cdk_example_binds_its_user_and_rotates_every_30_days(cdk_template):
     assert {"Key": "password-rotation:secret-arn", "Value": {"Ref": secret_name}} in user["Properties"]["Tags"]
     _, schedule = only_resource_of_type(cdk_template, "AWS::SecretsManager::RotationSchedule")
     assert schedule["Properties"]["RotationRules"] == {"ScheduleExpression": "rate(30 days)", "Duration": "2h"}
-    permission_name, _ = only_resource_of_type(cdk_template, "AWS::Lambda::Permission")
+    permission_name, _ = secrets_manager_permission(cdk_template)
     assert {permission_name, user_name} <= set(schedule["DependsOn"])
 
 
@@ -794,13 +1657,13 @@ def test_the_cdk_app_refuses_password_writes_to_untagged_users_like_the_template
     assert "Condition" not in reads[0]
 
 
-def test_the_cdk_app_drops_the_tag_condition_when_require_binding_tag_is_false(cdk_template_without_binding_tag):
-    by_sid = statements_of_cdk(cdk_template_without_binding_tag)
+def test_the_cdk_app_drops_the_tag_condition_when_require_binding_tag_is_false(cdk_template_without_binding_tag_or_triggers):
+    by_sid = statements_of_cdk(cdk_template_without_binding_tag_or_triggers)
     writes = [s for s in by_sid.values() if actions_of(s) & IAM_USER_WRITES]
     assert set().union(*(actions_of(s) for s in writes)) == IAM_USER_WRITES
     for statement in writes:
         assert "Condition" not in statement, statement["Sid"]
-    _, fn = only_resource_of_type(cdk_template_without_binding_tag, "AWS::Lambda::Function")
+    _, fn = only_resource_of_type(cdk_template_without_binding_tag_or_triggers, "AWS::Lambda::Function")
     assert fn["Properties"]["Environment"]["Variables"]["REQUIRE_BINDING_TAG"] == "false"
 
 
@@ -814,7 +1677,7 @@ def test_the_cdk_app_grants_no_kms_encrypt(cdk_template):
 # Documentation and publishing
 
 # Files whose relative links and file references must point into the repository.
-DOCUMENTS = [README, DEPLOY_GUIDE, CDK_DIR / "README.md", TEMPLATE]
+DOCUMENTS = [README, DEPLOY_GUIDE, CDK_DIR / "README.md", TEMPLATE, FORWARDING, EVENTS / "README.md"]
 FILE_REFERENCE = r"[\w.-]+(?:/[\w.-]+)*\.(?:md|yaml|yml|toml|json|ts|py|txt|rs|lock)"
 SAR_FIELDS = (
     "Name", "Description", "Author", "SpdxLicenseId", "LicenseUrl", "ReadmeUrl", "Labels",
@@ -935,7 +1798,9 @@ def test_the_readme_and_the_guide_recommend_a_dedicated_user_path():
 
 
 def test_the_readme_permissions_table_has_one_row_per_statement_with_its_actions(template, role_name):
-    by_sid = statements_for(template, role_name, CreateLoginProfile="true", KmsKeyArn=FAKE_KMS_KEY)
+    by_sid = statements_for(
+        template, role_name, CreateLoginProfile="true", KmsKeyArn=FAKE_KMS_KEY, **ALL_TRIGGERS_ON
+    )
     rows = {}
     for line in markdown_section(README, "Permissions").splitlines():
         cells = line.split(" | ")
@@ -946,3 +1811,20 @@ def test_the_readme_permissions_table_has_one_row_per_statement_with_its_actions
     assert rows.keys() == by_sid.keys()
     for sid, statement in by_sid.items():
         assert rows[sid] == {a.split(":")[-1] for a in actions_of(statement)}, sid
+
+
+def test_the_deployment_guide_explains_every_trigger_where_its_events_are_born_and_who_can_trigger_it():
+    section = markdown_section(DEPLOY_GUIDE, "Event-triggered resets")
+    headings = re.findall(r"^### (.+)$", section, re.M)
+    for heading in (
+        "Rolling out: dry run first", "On-demand resets", "Security Hub custom action",
+        "Break-glass console sign-ins", "Secret reads (checkout)", "Password drift",
+        "Where the events are born", "Who can trigger what", "The outcome bus",
+    ):
+        assert heading in headings, heading
+    for parameter in [*RESET_TRIGGERS, "ResetDelayMinutes", "ResetDryRun", "OutcomeEventBusName", "OnDemandSenderArns"]:
+        assert f"`{parameter}" in section, parameter
+    for forward in ("ForwardSignIns=true", "ForwardSecretReads=true", "ForwardIamDrift=true"):
+        assert forward in section, forward
+    assert "us-east-1` only" in section and "ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS" in section
+    assert "SourceArn" in section and "lambda:InvokeFunction" in section and "aws:PrincipalAccount" in section

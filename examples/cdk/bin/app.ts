@@ -5,7 +5,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import * as cdk from 'aws-cdk-lib';
-import { PasswordRotationStack, RotationConfig, DEFAULT_CONFIG } from '../lib/rotation-stack';
+import { PasswordRotationStack, RotationConfig, DEFAULT_CONFIG, DEFAULT_RESETS, ResetOptions } from '../lib/rotation-stack';
 
 const app = new cdk.App();
 
@@ -40,6 +40,19 @@ if (example && app.node.tryGetContext('CREATE_LOGIN_PROFILE') === undefined) {
   config.CREATE_LOGIN_PROFILE = 'true';
 }
 
+// Event-triggered resets (docs/resets.md): the same options as template.yaml's parameters.
+const resets: ResetOptions = {
+  onDemand: flag('onDemandResets', DEFAULT_RESETS.onDemand),
+  onDemandSenderArns: context('onDemandSenderArns', '').split(',').map((arn) => arn.trim()).filter((arn) => arn !== ''),
+  securityHub: flag('securityHubResets', DEFAULT_RESETS.securityHub),
+  breakGlass: flag('breakGlassResets', DEFAULT_RESETS.breakGlass),
+  checkout: flag('checkoutResets', DEFAULT_RESETS.checkout),
+  drift: flag('driftRepair', DEFAULT_RESETS.drift),
+  delayMinutes: Number(context('resetDelayMinutes', String(DEFAULT_RESETS.delayMinutes))),
+  dryRun: flag('resetDryRun', DEFAULT_RESETS.dryRun),
+  outcomeEventBusName: context('outcomeEventBusName', DEFAULT_RESETS.outcomeEventBusName),
+};
+
 new PasswordRotationStack(app, context('stackName', 'IamPasswordRotation'), {
   description: 'iam-password-rotation: Secrets Manager rotation of IAM console passwords',
   // Environment-agnostic unless CDK_DEFAULT_ACCOUNT/REGION are known (cdk deploy sets
@@ -56,4 +69,5 @@ new PasswordRotationStack(app, context('stackName', 'IamPasswordRotation'), {
   kmsKeyArn: context('kmsKeyArn', '') || undefined,
   config,
   exampleUserName: example ? context('exampleUserName', 'password-rotation-example') : undefined,
+  resets,
 });

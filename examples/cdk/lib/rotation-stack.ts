@@ -1,9 +1,12 @@
 import * as cdk from 'aws-cdk-lib';
+import * as events from 'aws-cdk-lib/aws-events';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
+import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import * as securityhub from 'aws-cdk-lib/aws-securityhub';
 import { Construct } from 'constructs';
 
 /** The function's environment variables (all strings, as Lambda passes them). */
@@ -36,6 +39,71 @@ export const DEFAULT_CONFIG: RotationConfig = {
 
 export const BINDING_TAG = 'password-rotation:secret-arn';
 
+/** Event-triggered resets (docs/resets.md): the same options as template.yaml's parameters. */
+export interface ResetOptions {
+  /** A bus <functionName>-resets for "IAM Password Reset Requested" events (OnDemandResets). */
+  readonly onDemand: boolean;
+  /** Principals that alone may put events on the reset bus; empty = this account (OnDemandSenderArns). */
+  readonly onDemandSenderArns: string[];
+  /** The Security Hub custom action "Reset console pwd" (SecurityHubResets). */
+  readonly securityHub: boolean;
+  /** Reset after successful console sign-ins (BreakGlassResets). */
+  readonly breakGlass: boolean;
+  /** Reset after secret reads (CheckoutResets). */
+  readonly checkout: boolean;
+  /** Rotate when a console password is changed outside the function (DriftRepair). */
+  readonly drift: boolean;
+  /** RESET_DELAY_MINUTES, 1-1440 (ResetDelayMinutes). */
+  readonly delayMinutes: number;
+  /** RESET_DRY_RUN (ResetDryRun). */
+  readonly dryRun: boolean;
+  /** OUTCOME_EVENT_BUS: a bus name of this account and region, or '' for none (OutcomeEventBusName). */
+  readonly outcomeEventBusName: string;
+}
+
+/** template.yaml's defaults: on-demand resets only. */
+export const DEFAULT_RESETS: ResetOptions = {
+  onDemand: true,
+  onDemandSenderArns: [],
+  securityHub: false,
+  breakGlass: false,
+  checkout: false,
+  drift: false,
+  delayMinutes: 60,
+  dryRun: false,
+  outcomeEventBusName: '',
+};
+
+/** The rules' event patterns, the same as template.yaml's and forwarding.yaml's. */
+export const RESET_EVENT_PATTERNS = {
+  onDemand: {
+    'source': ['iam-password-rotation'],
+    'detail-type': ['IAM Password Reset Requested'],
+  },
+  consoleSignIn: {
+    'source': ['aws.signin'],
+    'detail-type': ['AWS Console Sign In via CloudTrail'],
+    'detail': {
+      eventName: ['ConsoleLogin'],
+      userIdentity: { type: ['IAMUser'] },
+      responseElements: { ConsoleLogin: ['Success'] },
+    },
+  },
+  secretRead: {
+    'source': ['aws.secretsmanager'],
+    'detail-type': ['AWS API Call via CloudTrail'],
+    'detail': { eventName: ['GetSecretValue'] },
+  },
+  drift: {
+    'source': ['aws.iam'],
+    'detail-type': ['AWS API Call via CloudTrail'],
+    'detail': {
+      eventSource: ['iam.amazonaws.com'],
+      eventName: ['UpdateLoginProfile', 'CreateLoginProfile', 'ChangePassword', 'DeleteLoginProfile'],
+    },
+  },
+};
+
 export interface PasswordRotationStackProps extends cdk.StackProps {
   /** Directory holding `bootstrap` (cargo-lambda's output). */
   readonly codeDir: string;
@@ -51,6 +119,8 @@ export interface PasswordRotationStackProps extends cdk.StackProps {
   readonly config: RotationConfig;
   /** When set, create this example user, its bound secret and a 30-day rotation. */
   readonly exampleUserName?: string;
+  /** Event-triggered resets; DEFAULT_RESETS when absent. */
+  readonly resets?: ResetOptions;
 }
 
 export class PasswordRotationStack extends cdk.Stack {
@@ -70,6 +140,10 @@ export class PasswordRotationStack extends cdk.Stack {
     if (!/^\/([A-Za-z0-9_+=,.@-]+\/)*$/.test(props.userPath)) {
       throw new Error(`userPath must be an IAM path such as / or /rotated/, got ${props.userPath}`);
     }
+    // At most 57 characters: the reset schedule group is <functionName>-resets (64 at most).
+    if (!/^[a-zA-Z0-9_-]{1,57}$/.test(props.functionName)) {
+      throw new Error(`functionName must be 1-57 letters, digits, - or _, got ${props.functionName}`);
+    }
     if (!['arm64', 'x86_64'].includes(props.architecture)) {
       throw new Error(`architecture must be arm64 or x86_64, got ${props.architecture}`);
     }
@@ -78,6 +152,21 @@ export class PasswordRotationStack extends cdk.Stack {
     if (props.exampleUserName && !createLoginProfile) {
       throw new Error('the example user has no console password until its first rotation: it needs CREATE_LOGIN_PROFILE=true');
     }
+    const resets = props.resets ?? DEFAULT_RESETS;
+    if (!Number.isInteger(resets.delayMinutes) || resets.delayMinutes < 1 || resets.delayMinutes > 1440) {
+      throw new Error(`resetDelayMinutes must be a whole number 1-1440, got ${resets.delayMinutes}`);
+    }
+    if (!/^[A-Za-z0-9._-]{0,256}$/.test(resets.outcomeEventBusName)) {
+      throw new Error(`outcomeEventBusName must be an event bus name (not an ARN), got ${resets.outcomeEventBusName}`);
+    }
+    for (const arn of resets.onDemandSenderArns) {
+      if (!/^arn:aws[a-z-]*:iam::[0-9]{12}:(role|user)\/[\w+=,.@\/-]+$/.test(arn)) {
+        throw new Error(`onDemandSenderArns must be IAM role or user ARNs, got ${arn}`);
+      }
+    }
+    // Every trigger may need the scheduler (delayed resets, retries) and RotateSecret.
+    const anyTrigger = resets.onDemand || resets.securityHub || resets.breakGlass || resets.checkout || resets.drift;
+    const scheduleGroupName = `${props.functionName}-resets`;
 
     // Built from the name, not fn.functionArn: the role would otherwise depend on the
     // function that depends on the role.
@@ -169,6 +258,67 @@ export class PasswordRotationStack extends cdk.Stack {
       }));
     }
 
+    // Event-triggered resets: the schedule group and the role EventBridge Scheduler assumes
+    // to invoke the function (trusted for this account's reset group only, allowed only to
+    // invoke this function), and the function's own statements to start rotations.
+    let scheduleGroup: scheduler.CfnScheduleGroup | undefined;
+    let schedulerRole: iam.Role | undefined;
+    if (anyTrigger) {
+      scheduleGroup = new scheduler.CfnScheduleGroup(this, 'ResetScheduleGroup', { name: scheduleGroupName });
+      schedulerRole = new iam.Role(this, 'SchedulerRole', {
+        assumedBy: new iam.ServicePrincipal('scheduler.amazonaws.com').withConditions({
+          StringEquals: { 'aws:SourceAccount': this.account, 'aws:SourceArn': scheduleGroup.attrArn },
+        }),
+        description: `EventBridge Scheduler invokes ${props.functionName} for delayed password resets`,
+        inlinePolicies: {
+          'invoke-rotation-function': new iam.PolicyDocument({
+            statements: [new iam.PolicyStatement({
+              sid: 'InvokeThisFunctionOnly',
+              actions: ['lambda:InvokeFunction'],
+              resources: [functionArn],
+            })],
+          }),
+        },
+      });
+      statements.push(
+        // Start a rotation and tell whether one started after the trigger: only secrets
+        // whose rotation function is this function.
+        new iam.PolicyStatement({
+          sid: 'StartRotationsOfSecretsThatNameThisFunction',
+          actions: ['secretsmanager:RotateSecret', 'secretsmanager:ListSecretVersionIds'],
+          resources: [this.formatArn({ service: 'secretsmanager', resource: 'secret', resourceName: '*', arnFormat: cdk.ArnFormat.COLON_RESOURCE_NAME })],
+          conditions: { StringEquals: { 'secretsmanager:resource/AllowRotationLambdaArn': functionArn } },
+        }),
+        // RotateSecret requires that its caller may invoke the rotation function.
+        new iam.PolicyStatement({
+          sid: 'InvokeThisFunctionToStartRotations',
+          actions: ['lambda:InvokeFunction'],
+          resources: [functionArn],
+        }),
+        // One-time schedules in the stack's own group only.
+        new iam.PolicyStatement({
+          sid: 'ManageSchedulesInOwnResetGroupOnly',
+          actions: ['scheduler:CreateSchedule', 'scheduler:DeleteSchedule'],
+          resources: [this.formatArn({ service: 'scheduler', resource: 'schedule', resourceName: `${scheduleGroupName}/*` })],
+        }),
+        // The schedules' role, passed to EventBridge Scheduler only.
+        new iam.PolicyStatement({
+          sid: 'PassSchedulerRoleToSchedulerOnly',
+          actions: ['iam:PassRole'],
+          resources: [schedulerRole.roleArn],
+          conditions: { StringEquals: { 'iam:PassedToService': 'scheduler.amazonaws.com' } },
+        }),
+      );
+    }
+    if (resets.outcomeEventBusName) {
+      // Outcome events: only to the named bus.
+      statements.push(new iam.PolicyStatement({
+        sid: 'PutOutcomeEventsOnOutcomeBusOnly',
+        actions: ['events:PutEvents'],
+        resources: [this.formatArn({ service: 'events', resource: 'event-bus', resourceName: resets.outcomeEventBusName })],
+      }));
+    }
+
     // No managed policies (not even AWSLambdaBasicExecutionRole): only the statements above.
     const role = new iam.Role(this, 'FunctionRole', {
       assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
@@ -191,7 +341,17 @@ export class PasswordRotationStack extends cdk.Stack {
       loggingFormat: lambda.LoggingFormat.JSON,
       applicationLogLevelV2: lambda.ApplicationLogLevel.INFO,
       systemLogLevelV2: lambda.SystemLogLevel.INFO,
-      environment: { ...props.config },
+      environment: {
+        ...props.config,
+        RESET_DRY_RUN: String(resets.dryRun),
+        RESET_DELAY_MINUTES: String(resets.delayMinutes),
+        OUTCOME_EVENT_BUS: resets.outcomeEventBusName,
+        // Set by the stack: the function's own calls are never drift or checkouts, and delayed
+        // resets and retries go through the stack's schedule group.
+        FUNCTION_ROLE_ARN: role.roleArn,
+        SCHEDULE_GROUP: scheduleGroup ? scheduleGroup.ref : '',
+        SCHEDULER_ROLE_ARN: schedulerRole ? schedulerRole.roleArn : '',
+      },
     });
     fn.node.addDependency(logGroup);
     if (props.placeholderCode) {
@@ -214,6 +374,96 @@ export class PasswordRotationStack extends cdk.Stack {
       value: fn.functionArn,
       description: 'ARN of the rotation function - pass it as --rotation-lambda-arn to rotate-secret',
     });
+
+    // ---- Event-triggered resets: one rule per trigger, each with its own invoke permission
+    // whose SourceArn is that rule (L1 constructs, as in template.yaml: the L2 Rule has no
+    // ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS state).
+    const resetRule = (id: string, description: string, eventPattern: object, options: { eventBusName?: string; state?: string } = {}) => {
+      const rule = new events.CfnRule(this, `${id}Rule`, {
+        description,
+        eventBusName: options.eventBusName,
+        state: options.state ?? 'ENABLED',
+        eventPattern,
+        targets: [{ id: 'RotationFunction', arn: fn.functionArn }],
+      });
+      new lambda.CfnPermission(this, `${id}InvokePermission`, {
+        action: 'lambda:InvokeFunction',
+        functionName: fn.functionArn,
+        principal: 'events.amazonaws.com',
+        sourceArn: rule.attrArn,
+      });
+      return rule;
+    };
+
+    if (resets.onDemand) {
+      // A dedicated bus: who may ask for a reset is this bus's policy alone.
+      const bus = new events.CfnEventBus(this, 'ResetEventBus', {
+        name: `${props.functionName}-resets`,
+        description: `On-demand password resets for ${props.functionName} (IAM Password Reset Requested)`,
+      });
+      const senders = resets.onDemandSenderArns;
+      const allowSenders = new events.CfnEventBusPolicy(this, 'ResetEventBusSendersPolicy', {
+        eventBusName: bus.ref,
+        statementId: 'AllowOnDemandResetSenders',
+        statement: {
+          Effect: 'Allow',
+          Principal: senders.length > 0
+            ? { AWS: senders }
+            : { AWS: `arn:${this.partition}:iam::${this.account}:root` },
+          Action: 'events:PutEvents',
+          Resource: bus.attrArn,
+          ...(senders.length > 0 ? {} : { Condition: { StringEquals: { 'aws:PrincipalAccount': this.account } } }),
+        },
+      });
+      if (senders.length > 0) {
+        // One statement at a time: each EventBusPolicy rewrites the bus's whole policy.
+        const denyOthers = new events.CfnEventBusPolicy(this, 'ResetEventBusOnlySendersPolicy', {
+          eventBusName: bus.ref,
+          statementId: 'DenyEveryoneButOnDemandResetSenders',
+          statement: {
+            Effect: 'Deny',
+            Principal: '*',
+            Action: 'events:PutEvents',
+            Resource: bus.attrArn,
+            Condition: { ArnNotEquals: { 'aws:PrincipalArn': senders } },
+          },
+        });
+        denyOthers.addDependency(allowSenders);
+      }
+      resetRule('OnDemandReset', 'On-demand password reset requests for the rotation function', RESET_EVENT_PATTERNS.onDemand, { eventBusName: bus.ref });
+      new cdk.CfnOutput(this, 'ResetEventBusArn', { value: bus.attrArn });
+    }
+    if (resets.securityHub) {
+      const action = new securityhub.CfnActionTarget(this, 'SecurityHubActionTarget', {
+        name: 'Reset console pwd',
+        id: 'ResetConsolePwd',
+        description: 'Rotate the console password of the IAM users in these findings now (their secrets must be rotated by this function).',
+      });
+      resetRule('SecurityHubReset', 'Security Hub custom action "Reset console pwd"', {
+        'source': ['aws.securityhub'],
+        'detail-type': ['Security Hub Findings - Custom Action'],
+        'resources': [action.ref],
+      });
+      new cdk.CfnOutput(this, 'SecurityHubActionTargetArn', { value: action.ref });
+    }
+    if (resets.breakGlass) {
+      resetRule('ConsoleSignInReset', 'Successful console sign-ins of IAM users (reset after the reset delay)', RESET_EVENT_PATTERNS.consoleSignIn);
+    }
+    if (resets.checkout) {
+      // Read-only management events reach a rule only in this state.
+      resetRule('SecretReadReset', 'Secret reads (GetSecretValue) - reset after the reset delay', RESET_EVENT_PATTERNS.secretRead,
+        { state: 'ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS' });
+    }
+    if (resets.drift) {
+      // IAM's events reach EventBridge in us-east-1 only: elsewhere, deploy forwarding.yaml there.
+      resetRule('DriftRepair', 'Console passwords changed outside the rotation function', RESET_EVENT_PATTERNS.drift);
+    }
+    if (resets.breakGlass || resets.checkout || resets.drift) {
+      new cdk.CfnOutput(this, 'ForwardingTargetEventBusArn', {
+        value: this.formatArn({ service: 'events', resource: 'event-bus', resourceName: 'default' }),
+        description: 'TargetEventBusArn for forwarding.yaml in the regions whose events this stack must see',
+      });
+    }
 
     if (props.exampleUserName) {
       const encryptionKey = props.kmsKeyArn ? kms.Key.fromKeyArn(this, 'SecretsKey', props.kmsKeyArn) : undefined;
