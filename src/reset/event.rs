@@ -113,6 +113,9 @@ pub struct ResetRequest {
     /// The role behind the actor's session (`sessionContext.sessionIssuer.arn`), or the
     /// actor itself: compared with the function's own role.
     pub actor_role: Option<String>,
+    /// The access key the actor signed with (`userIdentity.accessKeyId`): tells the
+    /// function's own self-service `ChangePassword`, made with the user's key.
+    pub access_key_id: Option<String>,
     /// What the event says beyond the request.
     pub fact: Fact,
     /// The operator's reason, for on-demand events.
@@ -168,6 +171,7 @@ impl ResetRequest {
             event_id: None,
             principal: None,
             actor_role: None,
+            access_key_id: None,
             fact: Fact::Request,
             reason: None,
             attempt: None,
@@ -289,6 +293,10 @@ fn cloudtrail(mut request: ResetRequest, detail: &Map<String, Value>) -> Result<
     let identity = detail.get("userIdentity");
     request.principal = identity
         .and_then(|i| i.get("arn"))
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    request.access_key_id = identity
+        .and_then(|i| i.get("accessKeyId"))
         .and_then(Value::as_str)
         .map(str::to_owned);
     request.actor_role = identity

@@ -30,6 +30,10 @@ pub struct State {
     pub secrets: HashMap<String, Secret>,
     pub schedules: HashMap<String, OneTimeSchedule>,
     pub calls: Vec<String>,
+    /// `AWSCURRENT` values that replace the generated ones (or other secrets' values).
+    pub raw_values: HashMap<String, String>,
+    /// Secrets the role may not describe (the template's condition: another rotation function).
+    pub denied: Vec<String>,
 }
 
 #[derive(Clone)]
@@ -100,6 +104,13 @@ impl FakeAws {
         });
     }
 
+    /// The `AWSCURRENT` value of `id`, exactly.
+    pub fn set_raw_value(&self, id: &str, value: serde_json::Value) {
+        lock(&self.0)
+            .raw_values
+            .insert(id.into(), value.to_string());
+    }
+
     pub fn calls(&self) -> Vec<String> {
         lock(&self.0).calls.clone()
     }
@@ -141,6 +152,14 @@ impl Users for FakeAws {
 impl RotationControl for FakeAws {
     async fn describe(&self, secret_id: &str) -> Result<SecretMetadata> {
         let state = self.record("DescribeSecret");
+        if state.denied.iter().any(|id| id == secret_id) {
+            return Err(RotationError::Aws {
+                service: "secretsmanager",
+                operation: "DescribeSecret",
+                code: "AccessDeniedException".into(),
+                message: "not authorized".into(),
+            });
+        }
         let secret = state
             .secrets
             .get(secret_id)
@@ -162,6 +181,9 @@ impl RotationControl for FakeAws {
 
     async fn current_value(&self, secret_id: &str) -> Result<Option<SecretString>> {
         let state = self.record("GetSecretValue");
+        if let Some(raw) = state.raw_values.get(secret_id) {
+            return Ok(Some(SecretString::from(raw.as_str())));
+        }
         Ok(state.secrets.get(secret_id).map(|secret| {
             SecretString::from(
                 serde_json::json!({"username": secret.current_user, "password": "pw-1"})

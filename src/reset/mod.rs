@@ -23,12 +23,12 @@ mod fakes;
 
 use std::time::{Duration, SystemTime};
 
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 
 use crate::error::{Result, RotationError};
 use crate::ports::{IamUser, SecretMetadata, AWSCURRENT, AWSPENDING};
-use crate::rotation::BINDING_TAG;
+use crate::rotation::{BINDING_TAG, CREDENTIALS_KEY};
 use crate::secret::SecretValue;
 pub use event::{Fact, ResetRequest, Subject, Trigger};
 use ports::{OneTimeSchedule, RotateOutcome, RotationControl, ScheduleOutcome, Schedules, Users};
@@ -119,6 +119,7 @@ pub struct Resetter<U, R, S> {
 struct Target {
     user: String,
     metadata: SecretMetadata,
+    current: SecretValue,
 }
 
 impl<U: Users, R: RotationControl, S: Schedules> Resetter<U, R, S> {
@@ -185,6 +186,15 @@ impl<U: Users, R: RotationControl, S: Schedules> Resetter<U, R, S> {
                 }
             }
         };
+        if self.own_change_password(request, &target).await? {
+            return Ok(decided(
+                Some(target.user),
+                Some(target.metadata.arn),
+                Ok(Decision::Skipped(
+                    "the function's own ChangePassword, made with the user's key".into(),
+                )),
+            ));
+        }
         let decision = match self.act(request, &target, function_arn).await {
             Err(error) if !is_refusal(&error) => return Err(error),
             other => other,
@@ -242,27 +252,29 @@ impl<U: Users, R: RotationControl, S: Schedules> Resetter<U, R, S> {
                             secret: "(none)".into(),
                         })?;
                 let metadata = self.rotating_secret(bound_to, function_arn).await?;
-                let named = self.named_user(&metadata).await?;
-                if named != user.name {
+                let current = self.current(&metadata).await?;
+                if current.username() != user.name {
                     return Err(RotationError::SecretNamesAnotherUser {
                         user: user.name,
                         secret: metadata.arn,
-                        named,
+                        named: current.username().into(),
                     });
                 }
                 Ok(Target {
                     user: user.name,
                     metadata,
+                    current,
                 })
             }
             Subject::Secret(id) => {
                 let metadata = self.rotating_secret(id, function_arn).await?;
-                let named = self.named_user(&metadata).await?;
-                let user = self.users.get_user(&named).await?;
+                let current = self.current(&metadata).await?;
+                let user = self.users.get_user(current.username()).await?;
                 check_bound(&user, &metadata.arn)?;
                 Ok(Target {
                     user: user.name,
                     metadata,
+                    current,
                 })
             }
         }
@@ -270,7 +282,22 @@ impl<U: Users, R: RotationControl, S: Schedules> Resetter<U, R, S> {
 
     /// `DescribeSecret`: the secret exists, rotates, and with this function.
     async fn rotating_secret(&self, secret_id: &str, function_arn: &str) -> Result<SecretMetadata> {
-        let metadata = self.secrets.describe(secret_id).await?;
+        let metadata = self
+            .secrets
+            .describe(secret_id)
+            .await
+            .map_err(|error| match error {
+                // The role may describe only secrets that name this function as their
+                // rotation function (the template's condition): a denial means another one.
+                RotationError::Aws { code, .. } if is_access_denied(&code) => {
+                    RotationError::RotatedByAnotherFunction {
+                        secret: secret_id.into(),
+                        rotation_function: "another function (this function may not describe it)"
+                            .into(),
+                    }
+                }
+                other => other,
+            })?;
         let rotation_function = metadata.rotation_lambda_arn.clone().unwrap_or_default();
         if !same_function(&rotation_function, function_arn) {
             return Err(RotationError::RotatedByAnotherFunction {
@@ -286,8 +313,8 @@ impl<U: Users, R: RotationControl, S: Schedules> Resetter<U, R, S> {
         Ok(metadata)
     }
 
-    /// The user the secret's `AWSCURRENT` names.
-    async fn named_user(&self, metadata: &SecretMetadata) -> Result<String> {
+    /// The secret's `AWSCURRENT` value (it names the user).
+    async fn current(&self, metadata: &SecretMetadata) -> Result<SecretValue> {
         let missing = || RotationError::CurrentValueMissing {
             secret: metadata.arn.clone(),
         };
@@ -300,13 +327,27 @@ impl<U: Users, R: RotationControl, S: Schedules> Resetter<U, R, S> {
             .version_with(AWSCURRENT)
             .unwrap_or(AWSCURRENT)
             .to_owned();
-        SecretValue::parse(&raw)
-            .map(|value| value.username().to_owned())
-            .map_err(|reason| RotationError::InvalidSecretValue {
-                secret: metadata.arn.clone(),
-                version,
-                reason,
-            })
+        SecretValue::parse(&raw).map_err(|reason| RotationError::InvalidSecretValue {
+            secret: metadata.arn.clone(),
+            version,
+            reason,
+        })
+    }
+
+    /// Whether a `ChangePassword` was the function's own, made with the user's key (the
+    /// self-service strategy): CloudTrail records it as the user, with that key's id.
+    async fn own_change_password(&self, request: &ResetRequest, target: &Target) -> Result<bool> {
+        let (Fact::OwnPasswordChange, Some(used)) = (&request.fact, &request.access_key_id) else {
+            return Ok(false);
+        };
+        let Ok(Some(credentials)) = target.current.other_string(CREDENTIALS_KEY) else {
+            return Ok(false);
+        };
+        let Some(raw) = self.secrets.current_value(&credentials).await? else {
+            return Ok(false);
+        };
+        let key: serde_json::Value = serde_json::from_str(raw.expose_secret()).unwrap_or_default();
+        Ok(key.get("accessKeyId").and_then(serde_json::Value::as_str) == Some(used.as_str()))
     }
 
     /// The decision for a resolved target, and the write it takes.
@@ -457,6 +498,10 @@ fn is_refusal(error: &RotationError) -> bool {
             | RotationError::InvalidSecretValue { .. }
             | RotationError::ResetRetriesExhausted { .. }
     )
+}
+
+fn is_access_denied(code: &str) -> bool {
+    code == "AccessDeniedException" || code == "AccessDenied"
 }
 
 /// For triggers that report what happened to any user or secret (sign-ins, reads,

@@ -412,3 +412,60 @@ fn a_qualified_function_arn_names_the_same_function() {
         FUNCTION
     ));
 }
+
+#[tokio::test]
+async fn the_functions_own_self_service_change_password_is_not_drift_but_the_users_is() {
+    let aws = FakeAws::enrolled();
+    let credentials = "arn:aws:secretsmanager:us-east-1:123456789012:secret:keys/alice-XyZ";
+    aws.set_raw_value(
+        SECRET,
+        json!({"username": "alice", "password": "pw", "changePasswordCredentials": credentials}),
+    );
+    aws.set_raw_value(
+        credentials,
+        json!({"accessKeyId": "AKIAALICEKEY", "secretAccessKey": "s"}),
+    );
+    let change = |key: &str| {
+        request(
+            json!({"source": "aws.iam", "detail-type": "AWS API Call via CloudTrail", "detail": {
+        "eventName": "ChangePassword", "eventTime": "2026-01-01T10:00:00Z",
+        "userIdentity": {"type": "IAMUser", "userName": "alice", "accessKeyId": key,
+                         "arn": "arn:aws:iam::123456789012:user/alice"}}}),
+        )
+    };
+    let resetter = resetter(&aws, settings(), false);
+    let own = decision(decide(&resetter, &change("AKIAALICEKEY")).await);
+    assert_eq!(
+        own,
+        Decision::Skipped("the function's own ChangePassword, made with the user's key".into())
+    );
+    assert!(aws.writes().is_empty());
+    let users = decision(decide(&resetter, &change("ASIACONSOLESESSION")).await);
+    assert_eq!(users.as_str(), "rotation_started");
+}
+
+#[tokio::test]
+async fn a_secret_the_function_may_not_describe_is_rotated_by_another_function() {
+    let aws = FakeAws::enrolled();
+    let not_ours = "arn:aws:secretsmanager:us-east-1:123456789012:secret:not-ours-AbC";
+    aws.add_user("alice", Some(not_ours));
+    aws.0.lock().expect("state").denied.push(not_ours.into());
+    let decided = decide(
+        &resetter(&aws, settings(), false),
+        &on_demand(json!({"userName": "alice"})),
+    )
+    .await;
+    assert_eq!(
+        decided.decision.expect_err("refused").error_type(),
+        "RotatedByAnotherFunction"
+    );
+    let admin = "arn:aws:iam::123456789012:role/admin";
+    let skipped = decision(
+        decide(
+            &resetter(&aws, settings(), false),
+            &drift("UpdateLoginProfile", admin, "2026-01-01T10:00:00Z"),
+        )
+        .await,
+    );
+    assert_eq!(skipped.as_str(), "skipped");
+}
