@@ -16,9 +16,11 @@
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 
+use super::set_secret::check_binding;
 use super::Rotator;
 use crate::error::{Result, RotationError};
 use crate::ports::{AccessKey, LoginProfiles, SecretMetadata, SecretStore, SelfService};
+use crate::secret::SecretValue;
 
 /// The key of the secret value that opts in, naming the credentials secret.
 pub const CREDENTIALS_KEY: &str = "changePasswordCredentials";
@@ -80,6 +82,29 @@ impl<S: SecretStore, I: LoginProfiles + SelfService> Rotator<S, I> {
             });
         }
         Ok(owner)
+    }
+
+    /// The user's key, proven to be the user's (and the user bound, when required),
+    /// with the current password it changes from.
+    pub(super) async fn user_key<'v>(
+        &self,
+        metadata: &SecretMetadata,
+        current: &'v SecretValue,
+        credentials: &str,
+    ) -> Result<(AccessKey, &'v SecretString)> {
+        let old = current
+            .password()
+            .ok_or_else(|| RotationError::CurrentPasswordMissing {
+                secret: metadata.arn.clone(),
+            })?;
+        let key = self.access_key(metadata, credentials).await?;
+        let owner = self
+            .key_owner(&key, current.username(), credentials)
+            .await?;
+        if self.config.require_binding_tag {
+            check_binding(&owner, &metadata.arn)?;
+        }
+        Ok((key, old))
     }
 
     /// Whether IAM holds `password`, asked so that nothing changes.

@@ -65,16 +65,7 @@ impl<S: SecretStore, I: LoginProfiles + SelfService> Rotator<S, I> {
         credentials: &str,
     ) -> Result<Outcome> {
         let user = current.username();
-        let old = current
-            .password()
-            .ok_or_else(|| RotationError::CurrentPasswordMissing {
-                secret: metadata.arn.clone(),
-            })?;
-        let key = self.access_key(metadata, credentials).await?;
-        let owner = self.key_owner(&key, user, credentials).await?;
-        if self.config.require_binding_tag {
-            check_binding(&owner, &metadata.arn)?;
-        }
+        let (key, old) = self.user_key(metadata, current, credentials).await?;
         match self.iam.change_password(&key, user, old, password).await {
             Ok(()) => Ok(Outcome::Applied),
             // The old password no longer works: an earlier attempt may have changed it

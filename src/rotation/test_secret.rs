@@ -174,16 +174,7 @@ impl<S: SecretStore, I: LoginProfiles + SelfService> Rotator<S, I> {
     ) -> Result<StepReport> {
         self.check_binding_fits(metadata)?;
         let user = current.username();
-        let old = current
-            .password()
-            .ok_or_else(|| RotationError::CurrentPasswordMissing {
-                secret: metadata.arn.clone(),
-            })?;
-        let key = self.access_key(metadata, credentials).await?;
-        let owner = self.key_owner(&key, user, credentials).await?;
-        if self.config.require_binding_tag {
-            check_binding(&owner, &metadata.arn)?;
-        }
+        let (key, old) = self.user_key(metadata, current, credentials).await?;
         if self.probe(&key, user, old).await? == Held::No {
             return Err(RotationError::OldPasswordIncorrect { user: user.into() });
         }

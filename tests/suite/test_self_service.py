@@ -13,30 +13,22 @@ import json
 import pytest
 from harness import SecretsManagerDriver
 from harness.aws import INITIAL_PASSWORD
-from harness.invariants import (WRITE_ACTIONS, assert_converged, assert_invariant, raw_snapshot, record_case,
+from harness.invariants import (ROTATION_CALLS, WRITE_ACTIONS, assert_converged, assert_invariant, raw_snapshot, record_case,
                                 write_counts)
 
 from harness.crash import crash_and_retry
 
-# One rotation in one warm process, in order.
-SELF_SERVICE_CALLS = [
-    ("secretsmanager", "DescribeSecret"),  # createSecret
-    ("secretsmanager", "GetSecretValue"),  # the token's value: not there yet
-    ("secretsmanager", "GetSecretValue"),  # AWSCURRENT
-    ("iam", "GetAccountPasswordPolicy"),
-    ("secretsmanager", "PutSecretValue"),
-    ("secretsmanager", "DescribeSecret"),  # setSecret
-    ("secretsmanager", "GetSecretValue"),  # the credentials secret
+# One rotation in one warm process, in order: createSecret and finishSecret as in the
+# default strategy; setSecret and testSecret use the user's key.
+SELF_SERVICE_CALLS = ROTATION_CALLS[:6] + [
+    ("secretsmanager", "GetSecretValue"),  # setSecret: the credentials secret
     ("iam", "GetUser"),  # signed with the key: whose is it?
     ("iam", "ChangePassword"),  # OldPassword = AWSCURRENT's, NewPassword = AWSPENDING's
     ("secretsmanager", "UpdateSecretVersionStage"),  # IAM_APPLIED -> token
     ("secretsmanager", "DescribeSecret"),  # testSecret
     ("secretsmanager", "GetSecretValue"),  # the credentials secret
     ("iam", "ChangePassword"),  # the probe: OldPassword = AWSPENDING's, NewPassword = "x"
-    ("secretsmanager", "DescribeSecret"),  # finishSecret
-    ("secretsmanager", "UpdateSecretVersionStage"),
-    ("secretsmanager", "UpdateSecretVersionStage"),
-]
+] + ROTATION_CALLS[-3:]
 CHANGE_PASSWORD = SELF_SERVICE_CALLS.index(("iam", "ChangePassword")) + 1
 REUSE_POLICY = dict(MinimumPasswordLength=12, PasswordReusePrevention=5, RequireNumbers=True)
 
