@@ -36,6 +36,7 @@ SAM_VENV = ROOT / ".venv" / "sam-cli"
 SAMCONFIG = ROOT / "samconfig.toml"
 README = ROOT / "README.md"
 DEPLOY_GUIDE = ROOT / "docs" / "deploy.md"
+SELF_SERVICE_GUIDE = ROOT / "docs" / "self-service.md"
 RESETS_DESIGN = ROOT / "docs" / "resets.md"
 CARGO_TOML = ROOT / "Cargo.toml"
 
@@ -56,6 +57,8 @@ OUTCOME_ACTIONS = {"events:PutEvents"}
 
 # The AWS calls the function makes, and nothing else (README.md, "Permissions").
 # No kms:Encrypt: Secrets Manager reads with Decrypt and writes with GenerateDataKey.
+# The self-service strategy adds no action: it reads its credentials secrets with
+# secretsmanager:GetSecretValue, and signs GetUser and ChangePassword with the user's key.
 EXPECTED_ACTIONS = RESET_ACTIONS | OUTCOME_ACTIONS | {
     "secretsmanager:DescribeSecret",
     "secretsmanager:GetSecretValue",
@@ -74,6 +77,18 @@ EXPECTED_ACTIONS = RESET_ACTIONS | OUTCOME_ACTIONS | {
 IAM_USER_READS = {"iam:GetUser", "iam:GetLoginProfile"}
 IAM_USER_WRITES = {"iam:UpdateLoginProfile", "iam:CreateLoginProfile"}
 IAM_USER_ACTIONS = IAM_USER_READS | IAM_USER_WRITES
+# The IAM actions that write nothing: the user reads and the account password policy.
+# (iam:PassRole, with a reset trigger on, passes the scheduler role to EventBridge Scheduler
+# only: it sets no password and changes nothing in IAM.)
+IAM_READS = IAM_USER_READS | {"iam:GetAccountPasswordPolicy"}
+
+# The two strategies of setSecret (docs/self-service.md): UpdateLoginProfileStrategy keeps
+# the password writes above, SelfServiceStrategy adds the read of the credentials secrets,
+# tagged for the function.
+CREDENTIALS_TAG = "password-rotation:credentials-for"
+CREDENTIALS_READ = "ReadChangePasswordCredentials"
+SELF_SERVICE_ONLY = {"SelfServiceStrategy": "true", "UpdateLoginProfileStrategy": "false"}
+SECRETS_ARN = "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:*"
 
 # With RequireBindingTag=true, IAM refuses password writes to users without the binding tag.
 BINDING_TAG = "password-rotation:secret-arn"
@@ -291,6 +306,12 @@ def parameter_value(template: dict, name: str, parameters: dict[str, str]):
 
 def condition_is_true(template: dict, name: str, parameters: dict[str, str]) -> bool:
     """Evaluate template Condition `name` for the given parameter values (defaults otherwise)."""
+    return expression_is_true(template, template["Conditions"][name], parameters)
+
+
+def expression_is_true(template: dict, expression, parameters: dict[str, str]) -> bool:
+    """Evaluate a condition expression (Fn::Equals, Fn::And, ..., Condition) as CloudFormation
+    would for the given parameter values: the body of a Condition, a RuleCondition or an Assert."""
 
     def value(expression):
         if isinstance(expression, dict) and "Ref" in expression:
@@ -322,7 +343,19 @@ def condition_is_true(template: dict, name: str, parameters: dict[str, str]) -> 
             return any(evaluate(a) for a in args)
         raise AssertionError(f"unsupported condition function {function}")
 
-    return evaluate(template["Conditions"][name])
+    return evaluate(expression)
+
+
+def rules_refusing(template: dict, parameters: dict[str, str]) -> set[str]:
+    """The template Rules that refuse these parameter values: their RuleCondition holds (or
+    they have none) and one of their assertions does not."""
+    refusing = set()
+    for name, rule in template.get("Rules", {}).items():
+        if "RuleCondition" in rule and not expression_is_true(template, rule["RuleCondition"], parameters):
+            continue
+        if not all(expression_is_true(template, a["Assert"], parameters) for a in rule["Assertions"]):
+            refusing.add(name)
+    return refusing
 
 
 def resolve_ifs(template: dict, value, parameters: dict[str, str]):
@@ -688,14 +721,22 @@ def test_the_function_uses_the_least_privilege_role(function, role_name):
     assert "Policies" not in function["Properties"]
 
 
-def test_every_secrets_manager_statement_requires_this_function_as_the_rotation_function(statements, function):
-    secrets_statements = [s for _, s in statements if any(a.startswith("secretsmanager:") for a in actions_of(s))]
+def test_every_secrets_manager_statement_but_the_credentials_read_requires_this_function_as_the_rotation_function(
+    template, statements, function
+):
+    secrets_statements = [(c, s) for c, s in statements if any(a.startswith("secretsmanager:") for a in actions_of(s))]
     assert secrets_statements
     function_name = function["Properties"]["FunctionName"]
     assert function_name == {"Ref": "FunctionName"}
-    for statement in secrets_statements:
+    # The one exception reads the self-service strategy's credentials secrets, which no
+    # rotation of this function's names: it requires their tag instead (tested below).
+    (credentials_condition,) = [c for c, s in secrets_statements if s["Sid"] == CREDENTIALS_READ]
+    assert template["Conditions"][credentials_condition] == {"Fn::Equals": [{"Ref": "SelfServiceStrategy"}, "true"]}
+    for _, statement in secrets_statements:
         assert all(a.startswith("secretsmanager:") for a in actions_of(statement))
-        assert flatten(statement["Resource"]) == "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:*"
+        assert flatten(statement["Resource"]) == SECRETS_ARN
+        if statement["Sid"] == CREDENTIALS_READ:
+            continue
         condition = statement["Condition"]["StringEquals"]["secretsmanager:resource/AllowRotationLambdaArn"]
         assert flatten(condition) == "arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function:${FunctionName}"
 
@@ -709,12 +750,19 @@ def test_iam_user_actions_are_scoped_to_the_user_path(statements):
             assert flatten(resource) == "arn:${AWS::Partition}:iam::${AWS::AccountId}:user${UserPath}*"
 
 
-def test_create_login_profile_is_granted_only_when_create_login_profile_is_true(template, statements):
-    for condition, statement in statements:
-        if "iam:CreateLoginProfile" in actions_of(statement):
-            assert actions_of(statement) == {"iam:CreateLoginProfile"}
-            assert condition is not None
-            assert template["Conditions"][condition] == {"Fn::Equals": [{"Ref": "CreateLoginProfile"}, "true"]}
+def test_create_login_profile_is_granted_only_when_create_login_profile_and_the_update_login_profile_strategy_are_on(
+    template, statements
+):
+    creating = [(c, s) for c, s in statements if "iam:CreateLoginProfile" in actions_of(s)]
+    assert len(creating) == 1
+    for condition, statement in creating:
+        assert actions_of(statement) == {"iam:CreateLoginProfile"}
+        assert condition is not None
+        for create_login_profile in ("true", "false"):
+            for strategy in ("true", "false"):
+                parameters = {"CreateLoginProfile": create_login_profile, "UpdateLoginProfileStrategy": strategy}
+                expected = create_login_profile == "true" and strategy == "true"
+                assert condition_is_true(template, condition, parameters) is expected, parameters
 
 
 def test_only_the_account_password_policy_is_granted_on_every_resource(statements):
@@ -786,6 +834,122 @@ def test_reading_a_user_never_depends_on_its_tag_so_an_untagged_user_is_reported
     reads = [s for s in by_sid.values() if actions_of(s) & IAM_USER_READS]
     assert len(reads) == 1
     assert "Condition" not in reads[0]
+
+
+# ---------------------------------------------------------------------------------------
+# The strategies: UpdateLoginProfile (the function's own IAM write) and self-service (the
+# user's own ChangePassword, with its key kept in a credentials secret tagged for the function)
+
+
+def iam_actions_granted(template: dict, role_name: str, **parameters: str) -> set[str]:
+    by_sid = statements_for(template, role_name, **parameters)
+    return {a for s in by_sid.values() for a in actions_of(s) if a.startswith("iam:")}
+
+
+def test_the_strategy_parameters_default_to_update_login_profile_only_and_are_iam_user_handling(template):
+    parameters = template["Parameters"]
+    assert parameters["UpdateLoginProfileStrategy"]["Default"] == "true"
+    assert parameters["SelfServiceStrategy"]["Default"] == "false"
+    for name in ("UpdateLoginProfileStrategy", "SelfServiceStrategy"):
+        assert parameters[name]["AllowedValues"] == ["true", "false"], name
+        assert "docs/self-service.md" in parameters[name]["Description"], name
+    group = next(g for g in template["Metadata"]["AWS::CloudFormation::Interface"]["ParameterGroups"]
+                 if g["Label"]["default"] == "IAM user handling")
+    assert {"UpdateLoginProfileStrategy", "SelfServiceStrategy"} <= set(group["Parameters"])
+
+
+@pytest.mark.parametrize("create_login_profile", ["true", "false"])
+@pytest.mark.parametrize("triggers", ["all triggers off", "all triggers on"])
+def test_without_the_update_login_profile_strategy_the_role_has_no_iam_write_action_at_all(
+    template, role_name, create_login_profile, triggers
+):
+    trigger_parameters = ALL_TRIGGERS_OFF if triggers == "all triggers off" else ALL_TRIGGERS_ON
+    parameters = {
+        **trigger_parameters, "UpdateLoginProfileStrategy": "false", "CreateLoginProfile": create_login_profile,
+        "KmsKeyArn": FAKE_KMS_KEY,
+    }
+    granted = iam_actions_granted(template, role_name, **parameters)
+    assert not granted & IAM_USER_WRITES
+    # Only the reads, and with a trigger on the scheduler role passed to Scheduler alone.
+    assert granted == (IAM_READS if triggers == "all triggers off" else IAM_READS | {"iam:PassRole"})
+    by_sid = statements_for(template, role_name, **parameters)
+    assert "UpdateConsolePasswordsOfUsersUnderPath" not in by_sid
+    assert "CreateConsolePasswordsOfUsersUnderPath" not in by_sid
+    assert actions_of(by_sid["ReadUsersUnderPath"]) == IAM_USER_READS
+    assert actions_of(by_sid["ReadAccountPasswordPolicy"]) == {"iam:GetAccountPasswordPolicy"}
+
+
+def test_with_the_update_login_profile_strategy_the_role_keeps_its_password_writes(template, role_name):
+    assert iam_actions_granted(template, role_name) == IAM_READS | {"iam:UpdateLoginProfile", "iam:PassRole"}
+    assert iam_actions_granted(template, role_name, CreateLoginProfile="true", **ALL_TRIGGERS_OFF) == (
+        IAM_READS | IAM_USER_WRITES
+    )
+    # Both strategies at once: each secret chooses its own.
+    both = statements_for(template, role_name, SelfServiceStrategy="true", CreateLoginProfile="true")
+    assert {"UpdateConsolePasswordsOfUsersUnderPath", "CreateConsolePasswordsOfUsersUnderPath", CREDENTIALS_READ} <= set(both)
+
+
+def test_the_rules_refuse_create_login_profile_without_the_update_login_profile_strategy(template):
+    rule = template["Rules"]["CreateLoginProfileNeedsUpdateLoginProfileStrategy"]
+    assert rule["RuleCondition"] == {"Fn::Equals": [{"Ref": "CreateLoginProfile"}, "true"]}
+    assert [a["Assert"] for a in rule["Assertions"]] == [{"Fn::Equals": [{"Ref": "UpdateLoginProfileStrategy"}, "true"]}]
+    assert "UpdateLoginProfileStrategy=true" in rule["Assertions"][0]["AssertDescription"]
+    for create_login_profile in ("true", "false"):
+        for strategy in ("true", "false"):
+            for example in ("true", "false"):
+                parameters = {
+                    "CreateLoginProfile": create_login_profile, "UpdateLoginProfileStrategy": strategy,
+                    "CreateExample": example,
+                }
+                expected = set()
+                if create_login_profile == "true" and strategy == "false":
+                    expected.add("CreateLoginProfileNeedsUpdateLoginProfileStrategy")
+                if example == "true" and create_login_profile == "false":
+                    expected.add("ExampleNeedsCreateLoginProfile")
+                assert rules_refusing(template, parameters) == expected, parameters
+    # So the example, which needs CreateLoginProfile, is refused without the strategy too.
+    assert rules_refusing(template, {"CreateExample": "true", "CreateLoginProfile": "true", **SELF_SERVICE_ONLY})
+
+
+@pytest.mark.parametrize("update_login_profile_strategy", ["true", "false"])
+def test_read_change_password_credentials_appears_only_with_the_self_service_strategy(
+    template, role_name, statements, update_login_profile_strategy
+):
+    for self_service, present in (("true", True), ("false", False)):
+        by_sid = statements_for(
+            template, role_name, SelfServiceStrategy=self_service,
+            UpdateLoginProfileStrategy=update_login_profile_strategy, **ALL_TRIGGERS_ON,
+        )
+        assert (CREDENTIALS_READ in by_sid) is present, self_service
+    (condition,) = [c for c, s in statements if s["Sid"] == CREDENTIALS_READ]
+    assert template["Conditions"][condition] == {"Fn::Equals": [{"Ref": "SelfServiceStrategy"}, "true"]}
+    assert CREDENTIALS_READ not in statements_for(template, role_name)
+
+
+def test_read_change_password_credentials_grants_only_get_secret_value_on_secrets_tagged_for_this_function(
+    template, role_name
+):
+    statement = statements_for(template, role_name, **SELF_SERVICE_ONLY)[CREDENTIALS_READ]
+    assert set(statement) == {"Sid", "Effect", "Action", "Resource", "Condition"}
+    assert statement["Effect"] == "Allow"
+    assert actions_of(statement) == {"secretsmanager:GetSecretValue"}
+    assert flatten(statement["Resource"]) == SECRETS_ARN
+    # Exactly the tag condition: nothing more (it would be a second gate the docs do not
+    # name), nothing less (any secret of the account).
+    assert statement["Condition"] == {
+        "StringEquals": {f"secretsmanager:ResourceTag/{CREDENTIALS_TAG}": {"Ref": "FunctionName"}}
+    }
+    resolved_condition = resolved(template, statement["Condition"], {"FunctionName": "team-a-rotation"})
+    assert resolved_condition == {"StringEquals": {f"secretsmanager:ResourceTag/{CREDENTIALS_TAG}": "team-a-rotation"}}
+
+
+def test_the_self_service_strategy_adds_no_action_the_function_does_not_call(template, role_name):
+    everything = {**ALL_TRIGGERS_ON, "SelfServiceStrategy": "true", "CreateLoginProfile": "true", "KmsKeyArn": FAKE_KMS_KEY}
+    by_sid = statements_for(template, role_name, **everything)
+    assert set().union(*(actions_of(s) for s in by_sid.values())) == EXPECTED_ACTIONS
+    # The secrets' key, when there is one, decrypts the credentials secrets too: no second KMS statement.
+    kms = [sid for sid, s in by_sid.items() if any(a.startswith("kms:") for a in actions_of(s))]
+    assert kms == ["UseSecretsKeyThroughSecretsManagerOnly"]
 
 
 # ---------------------------------------------------------------------------------------
@@ -1132,8 +1296,12 @@ LINT_COMBINATIONS = {
     **{f"template.yaml only {p}": (TEMPLATE, {**ALL_TRIGGERS_OFF, p: "true"}) for p in sorted(RESET_TRIGGERS)},
     "template.yaml everything on": (
         TEMPLATE,
-        {**ALL_TRIGGERS_ON, "CreateExample": "true", "CreateLoginProfile": "true", "KmsKeyArn": FAKE_KMS_KEY},
+        {**ALL_TRIGGERS_ON, "CreateExample": "true", "CreateLoginProfile": "true", "KmsKeyArn": FAKE_KMS_KEY,
+         "SelfServiceStrategy": "true"},
     ),
+    # No IAM write at all (docs/self-service.md).
+    "template.yaml self-service strategy only": (TEMPLATE, {**SELF_SERVICE_ONLY, "KmsKeyArn": FAKE_KMS_KEY}),
+    "template.yaml self-service strategy only, all triggers off": (TEMPLATE, {**SELF_SERVICE_ONLY, **ALL_TRIGGERS_OFF}),
     "forwarding.yaml everything": (
         FORWARDING,
         {"TargetEventBusArn": "arn:aws:events:eu-west-1:123456789012:event-bus/default",
@@ -1450,9 +1618,10 @@ def test_the_events_readme_documents_every_sample():
 # The CDK example
 
 
-def synthesize_cdk_apps(settings: dict[str, tuple[str, ...]]) -> dict[str, dict]:
+def synthesize_cdk_apps(settings: dict[str, tuple[str, ...]], refused: frozenset[str] = frozenset()) -> dict[str, dict | str]:
     """`cdk synth` of examples/cdk for each set of `key=value` context settings, side by side
-    (npm ci first if needed)."""
+    (npm ci first if needed): the template, or for the settings named in `refused`, which the
+    app must refuse, its output."""
     npm = shutil.which("npm")
     npx = shutil.which("npx")
     assert npm and npx, "Node.js (npm, npx) is needed to synthesize examples/cdk"
@@ -1471,10 +1640,13 @@ def synthesize_cdk_apps(settings: dict[str, tuple[str, ...]]) -> dict[str, dict]
                 [npx, "--no-install", "cdk", "synth", "--no-notices", "--quiet", "--output", out, *arguments],
                 cwd=CDK_DIR, env=env, capture_output=True, text=True, timeout=900,
             )
+            if name in refused:
+                assert synth.returncode != 0, f"cdk synth ({name}) should have been refused"
+                return name, synth.stdout + synth.stderr
             assert synth.returncode == 0, f"cdk synth ({name}) failed:\n{synth.stdout}{synth.stderr}"
             return name, json.loads((Path(out) / "IamPasswordRotation.template.json").read_text(encoding="utf-8"))
 
-    with concurrent.futures.ThreadPoolExecutor(max_workers=len(settings)) as pool:
+    with concurrent.futures.ThreadPoolExecutor(max_workers=min(len(settings), 4)) as pool:
         return dict(pool.map(synthesize, settings.items()))
 
 
@@ -1483,6 +1655,14 @@ CDK_ALL_TRIGGERS_ON = (
     "driftRepair=true", f"outcomeEventBusName={OUTCOME_BUS}", f"onDemandSenderArns={','.join(SENDERS)}",
 )
 CDK_ALL_TRIGGERS_OFF = ("onDemandResets=false",)
+# The strategies' context values, and the settings the app must refuse as the template's Rules do.
+CDK_SELF_SERVICE_ONLY = ("selfServiceStrategy=true", "updateLoginProfileStrategy=false", "example=false")
+CDK_REFUSED = {
+    "example without the UpdateLoginProfile strategy": ("updateLoginProfileStrategy=false",),
+    "CREATE_LOGIN_PROFILE without the UpdateLoginProfile strategy": (
+        "updateLoginProfileStrategy=false", "example=false", "CREATE_LOGIN_PROFILE=true",
+    ),
+}
 
 
 @pytest.fixture(scope="module")
@@ -1492,7 +1672,10 @@ def cdk_templates() -> dict[str, dict]:
         "default": (f"kmsKeyArn={FAKE_KMS_KEY}",),
         "all triggers": (f"kmsKeyArn={FAKE_KMS_KEY}", *CDK_ALL_TRIGGERS_ON),
         "no binding tag, no triggers": (f"kmsKeyArn={FAKE_KMS_KEY}", "REQUIRE_BINDING_TAG=false", *CDK_ALL_TRIGGERS_OFF),
-    })
+        "self-service only": (f"kmsKeyArn={FAKE_KMS_KEY}", *CDK_SELF_SERVICE_ONLY),
+        "both strategies": (f"kmsKeyArn={FAKE_KMS_KEY}", "selfServiceStrategy=true"),
+        **CDK_REFUSED,
+    }, refused=frozenset(CDK_REFUSED))
 
 
 @pytest.fixture(scope="module")
@@ -1508,6 +1691,16 @@ def cdk_template_with_all_triggers(cdk_templates) -> dict:
 @pytest.fixture(scope="module")
 def cdk_template_without_binding_tag_or_triggers(cdk_templates) -> dict:
     return cdk_templates["no binding tag, no triggers"]
+
+
+@pytest.fixture(scope="module")
+def cdk_template_with_self_service_only(cdk_templates) -> dict:
+    return cdk_templates["self-service only"]
+
+
+@pytest.fixture(scope="module")
+def cdk_template_with_both_strategies(cdk_templates) -> dict:
+    return cdk_templates["both strategies"]
 
 
 # The template's parameters that give what the CDK app synthesizes with the same settings.
@@ -1667,6 +1860,47 @@ def test_the_cdk_app_drops_the_tag_condition_when_require_binding_tag_is_false(c
     assert fn["Properties"]["Environment"]["Variables"]["REQUIRE_BINDING_TAG"] == "false"
 
 
+def test_with_only_the_self_service_strategy_the_cdk_role_has_the_templates_statements_and_no_iam_write(
+    cdk_template_with_self_service_only, template, role_name
+):
+    cdk = cdk_template_with_self_service_only
+    # example=false: no example, so CREATE_LOGIN_PROFILE stays false, as in the template.
+    assert_same_statements(cdk, template, role_name, KmsKeyArn=FAKE_KMS_KEY, **SELF_SERVICE_ONLY)
+    by_sid = statements_of_cdk(cdk)
+    granted = {a for s in by_sid.values() for a in actions_of(s) if a.startswith("iam:")}
+    assert not granted & IAM_USER_WRITES
+    assert granted == IAM_READS | {"iam:PassRole"}, "on-demand resets are on by default"
+    statement = by_sid[CREDENTIALS_READ]
+    assert actions_of(statement) == {"secretsmanager:GetSecretValue"}
+    assert statement["Condition"] == {
+        "StringEquals": {f"secretsmanager:ResourceTag/{CREDENTIALS_TAG}": "iam-password-rotation"}
+    }
+    assert not resources_of_type(cdk, "AWS::IAM::User") and not resources_of_type(cdk, "AWS::SecretsManager::Secret")
+
+
+def test_with_both_strategies_the_cdk_role_has_the_templates_statements(cdk_template_with_both_strategies, template, role_name):
+    assert_same_statements(
+        cdk_template_with_both_strategies, template, role_name, **CDK_EQUIVALENT_PARAMETERS, SelfServiceStrategy="true"
+    )
+    by_sid = statements_of_cdk(cdk_template_with_both_strategies)
+    assert {"UpdateConsolePasswordsOfUsersUnderPath", "CreateConsolePasswordsOfUsersUnderPath", CREDENTIALS_READ} <= set(by_sid)
+
+
+def test_by_default_the_cdk_app_has_no_credentials_read(cdk_template):
+    assert CREDENTIALS_READ not in statements_of_cdk(cdk_template)
+    assert "UpdateConsolePasswordsOfUsersUnderPath" in statements_of_cdk(cdk_template)
+
+
+@pytest.mark.parametrize("case", sorted(CDK_REFUSED))
+def test_the_cdk_app_refuses_create_login_profile_without_the_update_login_profile_strategy(cdk_templates, case):
+    output = cdk_templates[case]
+    assert "updateLoginProfileStrategy" in output, output
+    if case.startswith("example"):
+        assert "-c example=false" in output
+    else:
+        assert "CREATE_LOGIN_PROFILE=true requires updateLoginProfileStrategy=true" in output
+
+
 def test_the_cdk_app_grants_no_kms_encrypt(cdk_template):
     granted = set().union(*(actions_of(s) for s in statements_of_cdk(cdk_template).values()))
     assert "kms:Encrypt" not in granted
@@ -1677,7 +1911,7 @@ def test_the_cdk_app_grants_no_kms_encrypt(cdk_template):
 # Documentation and publishing
 
 # Files whose relative links and file references must point into the repository.
-DOCUMENTS = [README, DEPLOY_GUIDE, CDK_DIR / "README.md", TEMPLATE, FORWARDING, EVENTS / "README.md"]
+DOCUMENTS = [README, DEPLOY_GUIDE, SELF_SERVICE_GUIDE, CDK_DIR / "README.md", TEMPLATE, FORWARDING, EVENTS / "README.md"]
 FILE_REFERENCE = r"[\w.-]+(?:/[\w.-]+)*\.(?:md|yaml|yml|toml|json|ts|py|txt|rs|lock)"
 SAR_FIELDS = (
     "Name", "Description", "Author", "SpdxLicenseId", "LicenseUrl", "ReadmeUrl", "Labels",
@@ -1799,7 +2033,8 @@ def test_the_readme_and_the_guide_recommend_a_dedicated_user_path():
 
 def test_the_readme_permissions_table_has_one_row_per_statement_with_its_actions(template, role_name):
     by_sid = statements_for(
-        template, role_name, CreateLoginProfile="true", KmsKeyArn=FAKE_KMS_KEY, **ALL_TRIGGERS_ON
+        template, role_name, CreateLoginProfile="true", KmsKeyArn=FAKE_KMS_KEY, SelfServiceStrategy="true",
+        **ALL_TRIGGERS_ON,
     )
     rows = {}
     for line in markdown_section(README, "Permissions").splitlines():
@@ -1828,3 +2063,95 @@ def test_the_deployment_guide_explains_every_trigger_where_its_events_are_born_a
         assert forward in section, forward
     assert "us-east-1` only" in section and "ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS" in section
     assert "SourceArn" in section and "lambda:InvokeFunction" in section and "aws:PrincipalAccount" in section
+
+
+# ---------------------------------------------------------------------------------------
+# The self-service strategy's worked example (docs/self-service.md)
+
+
+def json_blocks(path: Path) -> list[str]:
+    """The text of every ```json fenced block of a Markdown file (indented ones included)."""
+    return re.findall(r"^ *```json\n(.*?)^ *```", path.read_text(encoding="utf-8"), re.M | re.S)
+
+
+def policies_in_self_service_guide() -> list[dict]:
+    """The guide's JSON policy documents (those with a Statement)."""
+    return [document for document in map(json.loads, json_blocks(SELF_SERVICE_GUIDE)) if "Statement" in document]
+
+
+def test_every_json_block_of_the_self_service_guide_parses():
+    blocks = json_blocks(SELF_SERVICE_GUIDE)
+    assert len(blocks) >= 4, "the two secret values, the user's policy and the resource policy at least"
+    for block in blocks:
+        json.loads(block)
+
+
+def test_the_self_service_guide_has_a_resource_policy_whose_deny_names_aws_principal_arn():
+    text = SELF_SERVICE_GUIDE.read_text(encoding="utf-8")
+    resource_policies = [
+        p for p in policies_in_self_service_guide()
+        if any(s["Effect"] == "Deny" and "aws:PrincipalArn" in json.dumps(s.get("Condition")) for s in as_list(p["Statement"]))
+    ]
+    (policy,) = resource_policies
+    assert policy["Version"] == "2012-10-17"
+    (deny,) = [s for s in as_list(policy["Statement"]) if s["Effect"] == "Deny"]
+    assert deny["Principal"] == "*"
+    assert actions_of(deny) == {"secretsmanager:GetSecretValue"}
+    # Not an ...IfExists operator: a request without aws:PrincipalArn is denied too.
+    (operator, keys), = deny["Condition"].items()
+    assert operator in ("ArnNotEquals", "StringNotEquals")
+    assert set(keys) == {"aws:PrincipalArn"}
+    readers = as_list(keys["aws:PrincipalArn"])
+    assert len(readers) == 2, "the function's role and a break-glass role"
+    assert all(re.fullmatch(r"arn:aws:iam::\d{12}:role/[\w+=,.@/-]+", reader) for reader in readers), readers
+    (allow,) = [s for s in as_list(policy["Statement"]) if s["Effect"] == "Allow"]
+    assert actions_of(allow) == {"secretsmanager:GetSecretValue"}
+    assert allow["Principal"] == {"AWS": readers[0]}, "the function's role, which the Deny spares"
+    assert "FunctionRole" in readers[0]
+    assert "aws secretsmanager put-resource-policy" in text and "--block-public-policy" in text
+
+
+def test_the_self_service_guide_has_a_user_policy_allowing_change_password_and_get_user_on_the_users_own_name():
+    text = SELF_SERVICE_GUIDE.read_text(encoding="utf-8")
+    user_policies = [
+        p for p in policies_in_self_service_guide()
+        if any("iam:ChangePassword" in actions_of(s) for s in as_list(p["Statement"]))
+    ]
+    (policy,) = user_policies
+    assert policy["Version"] == "2012-10-17"
+    (statement,) = as_list(policy["Statement"])
+    assert statement["Effect"] == "Allow"
+    assert actions_of(statement) == {"iam:ChangePassword", "iam:GetUser"}
+    assert "Condition" not in statement
+    for resource in as_list(statement["Resource"]):
+        # The user's own ARN: its path (if any), then the policy variable, nothing else.
+        assert re.fullmatch(r"arn:aws:iam::\*:user/([\w+=,.@-]+/)*\$\{aws:username\}", resource), resource
+    assert "arn:aws:iam::*:user/${aws:username}" in text, "the resource for users at the path /"
+    assert "aws iam put-user-policy" in text
+    assert "Allow users to change their own password" in text
+
+
+def test_the_self_service_guide_uses_the_templates_tag_and_deploys_with_both_strategy_parameters(template, role_name):
+    text = SELF_SERVICE_GUIDE.read_text(encoding="utf-8")
+    statement = statements_for(template, role_name, SelfServiceStrategy="true")[CREDENTIALS_READ]
+    (condition_key,) = statement["Condition"]["StringEquals"]
+    tag_key = condition_key.removeprefix("secretsmanager:ResourceTag/")
+    assert tag_key == CREDENTIALS_TAG
+    assert f"Key={tag_key},Value=$FUNCTION_NAME" in text, "the credentials secret is tagged with the function's name"
+    assert "SelfServiceStrategy=true UpdateLoginProfileStrategy=false" in text
+    assert f"`{CREDENTIALS_READ}`" in text
+    documents = [json.loads(block) for block in json_blocks(SELF_SERVICE_GUIDE)]
+    assert {"username", "password", "changePasswordCredentials"} in [set(d) for d in documents]
+    assert {"accessKeyId", "secretAccessKey"} in [set(d) for d in documents]
+    guards = markdown_section(SELF_SERVICE_GUIDE, "What each guard protects against")
+    for guard in ("CredentialsUserMismatch", "aws:PrincipalArn", "UpdateLoginProfileStrategy=false", CREDENTIALS_TAG,
+                  "password-rotation:secret-arn", "${aws:username}"):
+        assert guard in guards, guard
+
+
+def test_the_deployment_guide_names_both_strategy_parameters_and_links_the_self_service_guide():
+    section = markdown_section(DEPLOY_GUIDE, "Strategies")
+    for name in ("`UpdateLoginProfileStrategy`", "`SelfServiceStrategy`", f"`{CREDENTIALS_READ}`", f"`{CREDENTIALS_TAG}`"):
+        assert name in section, name
+    assert "](self-service.md)" in section
+    assert "SelfServiceStrategy=true UpdateLoginProfileStrategy=false" in section

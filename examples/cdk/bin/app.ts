@@ -5,7 +5,9 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import * as cdk from 'aws-cdk-lib';
-import { PasswordRotationStack, RotationConfig, DEFAULT_CONFIG, DEFAULT_RESETS, ResetOptions } from '../lib/rotation-stack';
+import {
+  PasswordRotationStack, RotationConfig, DEFAULT_CONFIG, DEFAULT_RESETS, DEFAULT_STRATEGIES, ResetOptions, StrategyOptions,
+} from '../lib/rotation-stack';
 
 const app = new cdk.App();
 
@@ -53,6 +55,13 @@ const resets: ResetOptions = {
   outcomeEventBusName: context('outcomeEventBusName', DEFAULT_RESETS.outcomeEventBusName),
 };
 
+// The strategies the role allows (docs/self-service.md): the same options as template.yaml's
+// UpdateLoginProfileStrategy and SelfServiceStrategy.
+const strategies: StrategyOptions = {
+  updateLoginProfile: flag('updateLoginProfileStrategy', DEFAULT_STRATEGIES.updateLoginProfile),
+  selfService: flag('selfServiceStrategy', DEFAULT_STRATEGIES.selfService),
+};
+
 new PasswordRotationStack(app, context('stackName', 'IamPasswordRotation'), {
   description: 'iam-password-rotation: Secrets Manager rotation of IAM console passwords',
   // Environment-agnostic unless CDK_DEFAULT_ACCOUNT/REGION are known (cdk deploy sets
@@ -70,4 +79,5 @@ new PasswordRotationStack(app, context('stackName', 'IamPasswordRotation'), {
   config,
   exampleUserName: example ? context('exampleUserName', 'password-rotation-example') : undefined,
   resets,
+  strategies,
 });

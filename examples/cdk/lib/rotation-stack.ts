@@ -38,6 +38,22 @@ export const DEFAULT_CONFIG: RotationConfig = {
 };
 
 export const BINDING_TAG = 'password-rotation:secret-arn';
+/** The tag a credentials secret of the self-service strategy carries, valued the function's name. */
+export const CREDENTIALS_TAG = 'password-rotation:credentials-for';
+
+/** How setSecret may apply a password (docs/self-service.md): template.yaml's parameters. */
+export interface StrategyOptions {
+  /** The function's own iam:UpdateLoginProfile (+ CreateLoginProfile); false = no IAM write at all (UpdateLoginProfileStrategy). */
+  readonly updateLoginProfile: boolean;
+  /** The user's own ChangePassword: read the credentials secrets tagged for this function (SelfServiceStrategy). */
+  readonly selfService: boolean;
+}
+
+/** template.yaml's defaults: UpdateLoginProfile only. */
+export const DEFAULT_STRATEGIES: StrategyOptions = {
+  updateLoginProfile: true,
+  selfService: false,
+};
 
 /** Event-triggered resets (docs/resets.md): the same options as template.yaml's parameters. */
 export interface ResetOptions {
@@ -121,6 +137,8 @@ export interface PasswordRotationStackProps extends cdk.StackProps {
   readonly exampleUserName?: string;
   /** Event-triggered resets; DEFAULT_RESETS when absent. */
   readonly resets?: ResetOptions;
+  /** The strategies the role allows; DEFAULT_STRATEGIES when absent. */
+  readonly strategies?: StrategyOptions;
 }
 
 export class PasswordRotationStack extends cdk.Stack {
@@ -149,6 +167,15 @@ export class PasswordRotationStack extends cdk.Stack {
     }
     const createLoginProfile = props.config.CREATE_LOGIN_PROFILE === 'true';
     const requireBindingTag = props.config.REQUIRE_BINDING_TAG === 'true';
+    const strategies = props.strategies ?? DEFAULT_STRATEGIES;
+    // As template.yaml's rules: without the UpdateLoginProfile strategy the role has no IAM
+    // write permission, iam:CreateLoginProfile included.
+    if (!strategies.updateLoginProfile && props.exampleUserName) {
+      throw new Error('the example user gets its first console password from CreateLoginProfile, which updateLoginProfileStrategy=false does not grant: also pass -c example=false');
+    }
+    if (!strategies.updateLoginProfile && createLoginProfile) {
+      throw new Error('CREATE_LOGIN_PROFILE=true requires updateLoginProfileStrategy=true (false grants no IAM write, iam:CreateLoginProfile included)');
+    }
     if (props.exampleUserName && !createLoginProfile) {
       throw new Error('the example user has no console password until its first rotation: it needs CREATE_LOGIN_PROFILE=true');
     }
@@ -218,13 +245,6 @@ export class PasswordRotationStack extends cdk.Stack {
         actions: ['iam:GetUser', 'iam:GetLoginProfile'],
         resources: [usersUnderPath],
       }),
-      // IAM write: set the password; with REQUIRE_BINDING_TAG=true, only of tagged users.
-      new iam.PolicyStatement({
-        sid: 'UpdateConsolePasswordsOfUsersUnderPath',
-        actions: ['iam:UpdateLoginProfile'],
-        resources: [usersUnderPath],
-        conditions: writeConditions,
-      }),
       // IAM: the account password policy is account-level: it has no ARN to scope to.
       new iam.PolicyStatement({
         sid: 'ReadAccountPasswordPolicy',
@@ -238,6 +258,16 @@ export class PasswordRotationStack extends cdk.Stack {
         resources: [logGroup.logGroupArn],
       }),
     ];
+    if (strategies.updateLoginProfile) {
+      // IAM write: set the password; with REQUIRE_BINDING_TAG=true, only of tagged users.
+      // Only with the UpdateLoginProfile strategy.
+      statements.push(new iam.PolicyStatement({
+        sid: 'UpdateConsolePasswordsOfUsersUnderPath',
+        actions: ['iam:UpdateLoginProfile'],
+        resources: [usersUnderPath],
+        conditions: writeConditions,
+      }));
+    }
     if (createLoginProfile) {
       // IAM: create a console password for a user who has none (CREATE_LOGIN_PROFILE=true only).
       statements.push(new iam.PolicyStatement({
@@ -245,6 +275,17 @@ export class PasswordRotationStack extends cdk.Stack {
         actions: ['iam:CreateLoginProfile'],
         resources: [usersUnderPath],
         conditions: writeConditions,
+      }));
+    }
+    if (strategies.selfService) {
+      // Self-service strategy: read the credentials secret a rotated secret names (the user's
+      // own access key), only secrets tagged for this function. The KMS statement, when
+      // there is one, decrypts them too.
+      statements.push(new iam.PolicyStatement({
+        sid: 'ReadChangePasswordCredentials',
+        actions: ['secretsmanager:GetSecretValue'],
+        resources: [this.formatArn({ service: 'secretsmanager', resource: 'secret', resourceName: '*', arnFormat: cdk.ArnFormat.COLON_RESOURCE_NAME })],
+        conditions: { StringEquals: { [`secretsmanager:ResourceTag/${CREDENTIALS_TAG}`]: props.functionName } },
       }));
     }
     if (props.kmsKeyArn) {
