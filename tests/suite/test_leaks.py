@@ -75,6 +75,27 @@ def scenarios(aws, make_lambda, log_format, rotation_token):
     record = driver.rotate(limited.secret_arn, rotation_token=rotation_token, max_attempts=2)
     assert record.succeeded and record.attempts[0][-1][1].error_type == "LimitExceeded"
 
+    # The self-service strategy: a rotation with the user's own key, a crash-style retry
+    # (the probe), a key of another user, and a password changed outside.
+    own = aws.bound_user(f"leak-self-{tag}", self_service=True)
+    record = driver.rotate(own.secret_arn, rotation_token=rotation_token)
+    assert record.succeeded, record.last_error
+    aws.sm.update_secret_version_stage(SecretId=own.secret_arn, VersionStage="IAM_APPLIED",
+                                       RemoveFromVersionId=record.token)
+    replay = driver.invoke_step("testSecret", own.secret_arn, record.token, rotation_token)
+    assert replay.ok
+    borrowed = aws.bound_user(f"leak-borrow-{tag}", self_service=True)
+    value = json.loads(aws.sm.get_secret_value(SecretId=borrowed.secret_arn)["SecretString"])
+    value["changePasswordCredentials"] = json.loads(
+        aws.sm.get_secret_value(SecretId=own.secret_arn)["SecretString"])["changePasswordCredentials"]
+    aws.sm.put_secret_value(SecretId=borrowed.secret_arn, SecretString=json.dumps(value))
+    record = driver.rotate(borrowed.secret_arn, rotation_token=rotation_token, max_attempts=1)
+    assert record.last_error.error_type == "CredentialsUserMismatch"
+    drifted = aws.bound_user(f"leak-drifted-{tag}", self_service=True)
+    aws.iam.update_login_profile(UserName=drifted.username, Password="Changed-Outside-Passw0rd!")
+    record = driver.rotate(drifted.secret_arn, rotation_token=rotation_token, max_attempts=1)
+    assert record.last_error.error_type == "OldPasswordIncorrect"
+
     bad_config = function({"PASSWORD_LENGTH": "0"})
     assert bad_config.rotate(good.secret_arn, rotation_token=rotation_token, max_attempts=1).last_error.error_type \
         == "InvalidConfig"
