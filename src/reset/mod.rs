@@ -27,8 +27,8 @@ use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 
 use crate::error::{Result, RotationError};
-use crate::ports::{IamUser, SecretMetadata, AWSCURRENT, AWSPENDING};
-use crate::rotation::{BINDING_TAG, CREDENTIALS_KEY};
+use crate::ports::{SecretMetadata, AWSCURRENT, AWSPENDING};
+use crate::rotation::{check_binding, BINDING_TAG, CREDENTIALS_KEY};
 use crate::secret::SecretValue;
 pub use event::{Fact, ResetRequest, Subject, Trigger};
 use ports::{OneTimeSchedule, RotateOutcome, RotationControl, ScheduleOutcome, Schedules, Users};
@@ -270,7 +270,7 @@ impl<U: Users, R: RotationControl, S: Schedules> Resetter<U, R, S> {
                 let metadata = self.rotating_secret(id, function_arn).await?;
                 let current = self.current(&metadata).await?;
                 let user = self.users.get_user(current.username()).await?;
-                check_bound(&user, &metadata.arn)?;
+                check_binding(&user, &metadata.arn)?;
                 Ok(Target {
                     user: user.name,
                     metadata,
@@ -465,21 +465,6 @@ fn unqualified(arn: &str) -> &str {
 /// Whether two function ARNs name the same function (qualifiers aside).
 fn same_function(a: &str, b: &str) -> bool {
     !a.is_empty() && unqualified(a) == unqualified(b)
-}
-
-fn check_bound(user: &IamUser, secret_arn: &str) -> Result<()> {
-    match user.tags.get(BINDING_TAG) {
-        Some(bound) if bound == secret_arn => Ok(()),
-        Some(bound) => Err(RotationError::BindingTagMismatch {
-            user: user.name.clone(),
-            secret: secret_arn.into(),
-            bound_to: bound.clone(),
-        }),
-        None => Err(RotationError::BindingTagMissing {
-            user: user.name.clone(),
-            secret: secret_arn.into(),
-        }),
-    }
 }
 
 /// Refusals: the event names something this function may not or need not reset.

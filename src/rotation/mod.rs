@@ -38,7 +38,7 @@ use crate::secret::SecretValue;
 use versions::VersionCache;
 
 pub use self_service::CREDENTIALS_KEY;
-pub use set_secret::BINDING_TAG;
+pub use set_secret::{check_binding, BINDING_TAG};
 pub use warning::Warning;
 
 /// IAM's limit on a tag value: the binding tag cannot hold a longer secret ARN.

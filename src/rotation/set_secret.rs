@@ -203,7 +203,7 @@ pub(super) fn strategy(
 }
 
 /// The user must carry the binding tag naming exactly this secret.
-pub(super) fn check_binding(user: &IamUser, secret_arn: &str) -> Result<()> {
+pub fn check_binding(user: &IamUser, secret_arn: &str) -> Result<()> {
     match user.tags.get(BINDING_TAG) {
         Some(bound_to) if bound_to == secret_arn => Ok(()),
         Some(bound_to) => Err(RotationError::BindingTagMismatch {
