@@ -223,6 +223,25 @@ impl<S: SecretStore, I: LoginProfiles + SelfService> Rotator<S, I> {
         parse_value(metadata, version, &raw)
     }
 
+    /// The parsed `AWSCURRENT` value, which must name the user `pending` names.
+    async fn current_of(
+        &self,
+        metadata: &SecretMetadata,
+        token: &str,
+        pending: &SecretValue,
+    ) -> Result<SecretValue> {
+        let current = self.current_value(metadata).await?;
+        if pending.username() != current.username() {
+            return Err(RotationError::UserMismatch {
+                secret: metadata.arn.clone(),
+                token: token.into(),
+                pending_user: pending.username().into(),
+                current_user: current.username().into(),
+            });
+        }
+        Ok(current)
+    }
+
     /// The parsed pending value of the token, which must hold a password.
     async fn pending_value(
         &self,

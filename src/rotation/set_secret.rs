@@ -29,15 +29,7 @@ impl<S: SecretStore, I: LoginProfiles + SelfService> Rotator<S, I> {
         self.check_binding_fits(&metadata)?;
         let (pending, password) = self.pending_value(&metadata, &event.token).await?;
         // Never touch a user the current version does not name.
-        let current = self.current_value(&metadata).await?;
-        if pending.username() != current.username() {
-            return Err(RotationError::UserMismatch {
-                secret: metadata.arn.clone(),
-                token: event.token.clone(),
-                pending_user: pending.username().into(),
-                current_user: current.username().into(),
-            });
-        }
+        let current = self.current_of(&metadata, &event.token, &pending).await?;
         // The one seam between the two ways to apply a password.
         let outcome = match strategy(&metadata, &event.token, &pending)? {
             Strategy::UpdateLoginProfile => {

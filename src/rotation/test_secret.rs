@@ -92,15 +92,7 @@ impl<S: SecretStore, I: LoginProfiles + SelfService> Rotator<S, I> {
             }
         })?;
         let pending = super::parse_value(metadata, token, &raw)?;
-        let current = self.current_value(metadata).await?;
-        if pending.username() != current.username() {
-            return Err(RotationError::UserMismatch {
-                secret: metadata.arn.clone(),
-                token: token.into(),
-                pending_user: pending.username().into(),
-                current_user: current.username().into(),
-            });
-        }
+        let current = self.current_of(metadata, token, &pending).await?;
         Ok((pending, current))
     }
 
