@@ -7,7 +7,9 @@
 
 use std::time::Duration;
 
+use crate::accounts::{is_account_id, MemberRoleSettings};
 use crate::adapters::SchedulerSettings;
+use crate::audit::AuditSettings;
 use crate::error::{Result, RotationError};
 use crate::password::{GeneratorSettings, MAX_PASSWORD_LENGTH};
 use crate::reset::settings::MAX_DELAY_MINUTES;
@@ -30,6 +32,11 @@ pub struct Config {
     pub scheduler: SchedulerSettings,
     /// The bus for outcome events (`OUTCOME_EVENT_BUS`), if any.
     pub outcome_event_bus: Option<String>,
+    /// The role in member accounts (`MEMBER_ROLE_NAME`, `MEMBER_EXTERNAL_ID`); `None`:
+    /// secrets of the function's own account only.
+    pub member_role: Option<MemberRoleSettings>,
+    /// The audit (`AUDIT_ACCOUNTS`, `AUDIT_RESET_DRIFT`, `USER_PATH`).
+    pub audit: AuditSettings,
 }
 
 impl Default for Config {
@@ -42,6 +49,8 @@ impl Default for Config {
             reset: ResetSettings::default(),
             scheduler: SchedulerSettings::default(),
             outcome_event_bus: None,
+            member_role: None,
+            audit: AuditSettings::default(),
         }
     }
 }
@@ -94,8 +103,65 @@ impl Config {
                 role_arn: text("SCHEDULER_ROLE_ARN"),
             },
             outcome_event_bus: text("OUTCOME_EVENT_BUS"),
+            member_role: parse_member_role(
+                text("MEMBER_ROLE_NAME"),
+                text("MEMBER_EXTERNAL_ID"),
+                text("AWS_LAMBDA_FUNCTION_NAME"),
+            )?,
+            audit: AuditSettings {
+                accounts: parse_accounts(text("AUDIT_ACCOUNTS"))?,
+                reset_drift: flag("AUDIT_RESET_DRIFT", defaults.audit.reset_drift)?,
+                user_path: parse_user_path(text("USER_PATH"))?,
+            },
         })
     }
+}
+
+fn parse_member_role(
+    role: Option<String>,
+    external_id: Option<String>,
+    function_name: Option<String>,
+) -> Result<Option<MemberRoleSettings>> {
+    match (role, external_id) {
+        (None, None) => Ok(None),
+        (Some(role), Some(external_id)) => {
+            MemberRoleSettings::new(&role, &external_id, function_name.as_deref()).map(Some)
+        }
+        (Some(_), None) => Err(RotationError::InvalidConfig(
+            "MEMBER_ROLE_NAME is set but MEMBER_EXTERNAL_ID is not: the member role's trust policy requires an external id".into(),
+        )),
+        (None, Some(_)) => Err(RotationError::InvalidConfig(
+            "MEMBER_EXTERNAL_ID is set but MEMBER_ROLE_NAME is not".into(),
+        )),
+    }
+}
+
+fn parse_accounts(raw: Option<String>) -> Result<Option<Vec<String>>> {
+    let Some(raw) = raw else { return Ok(None) };
+    let ids: Vec<String> = raw
+        .split(',')
+        .map(str::trim)
+        .filter(|id| !id.is_empty())
+        .map(str::to_owned)
+        .collect();
+    if ids.is_empty() || !ids.iter().all(|id| is_account_id(id)) {
+        return Err(RotationError::InvalidConfig(format!(
+            "AUDIT_ACCOUNTS={raw:?} is not a comma-separated list of 12-digit account ids"
+        )));
+    }
+    Ok(Some(ids))
+}
+
+fn parse_user_path(raw: Option<String>) -> Result<String> {
+    let Some(path) = raw else {
+        return Ok(AuditSettings::default().user_path);
+    };
+    if !path.starts_with('/') || !path.ends_with('/') || path.len() > 512 {
+        return Err(RotationError::InvalidConfig(format!(
+            "USER_PATH={path:?} is not an IAM path (it starts and ends with /)"
+        )));
+    }
+    Ok(path)
 }
 
 fn parse_length(raw: Option<String>) -> Result<usize> {
@@ -210,6 +276,29 @@ mod tests {
     }
 
     #[test]
+    fn the_member_role_and_the_audit_settings_are_read() {
+        let config = config(&[
+            ("MEMBER_ROLE_NAME", "iam-password-rotation-member"),
+            ("MEMBER_EXTERNAL_ID", "o-abc123def4"),
+            ("AWS_LAMBDA_FUNCTION_NAME", "central-rotation"),
+            ("AUDIT_ACCOUNTS", "222222222222, 333333333333"),
+            ("AUDIT_RESET_DRIFT", "true"),
+            ("USER_PATH", "/break-glass/"),
+        ])
+        .expect("valid");
+        let member = config.member_role.expect("member role");
+        assert_eq!(member.role_name, "iam-password-rotation-member");
+        assert_eq!(member.external_id, "o-abc123def4");
+        assert_eq!(member.session_name, "central-rotation");
+        assert_eq!(
+            config.audit.accounts,
+            Some(vec!["222222222222".to_owned(), "333333333333".to_owned()])
+        );
+        assert!(config.audit.reset_drift);
+        assert_eq!(config.audit.user_path, "/break-glass/");
+    }
+
+    #[test]
     fn invalid_values_are_refused_with_the_variable_named() {
         for (name, value, expected) in [
             ("PASSWORD_LENGTH", "129", "outside 1..=128"),
@@ -223,6 +312,16 @@ mod tests {
             ("RESET_DELAY_MINUTES", "0", "in 1..=1440"),
             ("RESET_DELAY_MINUTES", "1441", "in 1..=1440"),
             ("RESET_DELAY_MINUTES", "soon", "not a whole number"),
+            ("MEMBER_ROLE_NAME", "rotation", "MEMBER_EXTERNAL_ID is not"),
+            (
+                "MEMBER_EXTERNAL_ID",
+                "o-abc123def4",
+                "MEMBER_ROLE_NAME is not",
+            ),
+            ("AUDIT_ACCOUNTS", "1234", "12-digit"),
+            ("AUDIT_ACCOUNTS", "222222222222,x", "12-digit"),
+            ("AUDIT_RESET_DRIFT", "soon", "not true or false"),
+            ("USER_PATH", "ops", "starts and ends with /"),
         ] {
             let error = config(&[(name, value)]).expect_err("invalid");
             let message = error.to_string();

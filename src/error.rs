@@ -279,6 +279,41 @@ pub enum RotationError {
     #[error("the operating system's random number generator failed")]
     Randomness,
 
+    /// A secret or event names another account, and cross-account rotation is off.
+    #[error("{subject} is in account {account}, not the function's account {home}, and cross-account rotation is off (set MEMBER_ROLE_NAME and MEMBER_EXTERNAL_ID)")]
+    CrossAccountOff {
+        /// The secret ARN or the event's subject.
+        subject: String,
+        /// The account it is in.
+        account: String,
+        /// The function's own account.
+        home: String,
+    },
+
+    /// An event from one member account names a secret or user in another account.
+    #[error("an event from account {event_account} names {subject} in account {account}: an event may only act in the account it came from")]
+    AccountMismatch {
+        /// The secret or user the event names.
+        subject: String,
+        /// The account the subject is in.
+        account: String,
+        /// The event's own `account`.
+        event_account: String,
+    },
+
+    /// STS refused `AssumeRole` into the member account's role.
+    #[error("could not assume {role_arn} in account {account}: {code}: {message} (the role must exist, trust this function's role with the external id, and the account must be in the organisation)")]
+    MemberRoleRefused {
+        /// The member account.
+        account: String,
+        /// The role the function tried to assume.
+        role_arn: String,
+        /// STS's error code (`AccessDenied`, ...).
+        code: String,
+        /// STS's message.
+        message: String,
+    },
+
     /// Any other AWS API error, with its code and message.
     #[error("{service} {operation} failed: {code}: {message}")]
     Aws {
@@ -329,6 +364,9 @@ impl RotationError {
             Self::EntityTemporarilyUnmodifiable { .. } => "EntityTemporarilyUnmodifiable",
             Self::LimitExceeded { .. } => "LimitExceeded",
             Self::Randomness => "Randomness",
+            Self::CrossAccountOff { .. } => "CrossAccountOff",
+            Self::AccountMismatch { .. } => "AccountMismatch",
+            Self::MemberRoleRefused { .. } => "MemberRoleRefused",
             Self::Aws { .. } => "AwsApiError",
         }
     }

@@ -5,14 +5,21 @@
 //!
 //! - a rotation step (`Step`, `SecretId`, `ClientRequestToken`) from Secrets
 //!   Manager → [`rotation`]: the four steps over two ports;
-//! - an EventBridge event (`source`, `detail-type`, `detail`) → [`reset`]: decide
-//!   whether to start a rotation now, later, or not at all.
+//! - the audit request the daily schedule sends → [`audit`]: reconcile IAM's
+//!   credential report with the secrets, account by account;
+//! - any other EventBridge event (`source`, `detail-type`, `detail`) → [`reset`]:
+//!   decide whether to start a rotation now, later, or not at all.
+//!
+//! Each acts in the account the invocation names ([`accounts`]): the function's own,
+//! or a member account of the organisation through the member role.
 //!
 //! Around them: [`event`], [`secret`], [`config`], [`password`] (pure types and
 //! rules), [`ports`] (the rotation's traits), [`adapters`] (every port over the AWS
 //! SDK), [`outcome`] (metric lines and outcome events), [`error`] (the one error type).
 
+pub mod accounts;
 pub mod adapters;
+pub mod audit;
 pub mod config;
 pub mod error;
 pub mod event;
@@ -23,11 +30,16 @@ pub mod reset;
 pub mod rotation;
 pub mod secret;
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde_json::{json, Value};
 
+use accounts::ports::MemberAccounts;
+use accounts::{route_event, route_step, Account, Route};
+use audit::ports::{CredentialReports, SecretInventory};
+use audit::{AccountAudit, AuditRequest, Auditor, Finding, FindingKind};
 pub use config::Config;
 pub use error::RotationError;
 pub use event::{RotationEvent, Step};
@@ -36,47 +48,110 @@ use reset::ports::{RotationControl, Schedules, Users};
 use reset::{Decision, ResetReport, ResetRequest, Resetter};
 pub use rotation::{Outcome, Rotator, StepReport, Warning};
 
-/// The two uses of the function: the rotation steps and the resets.
-pub type Handlers<S, I, U, R, Sch> = (Rotator<S, I>, Resetter<U, R, Sch>);
+/// Everything that acts in one account: the rotation, the resets and the audit.
+pub struct Handlers<S, I, U, R, Sch> {
+    /// The four rotation steps.
+    pub rotator: Rotator<S, I>,
+    /// The event-triggered resets.
+    pub resetter: Resetter<U, R, Sch>,
+    /// The audit of the account.
+    pub auditor: Auditor<U, R>,
+}
+
+/// The handlers of one account, shared by every invocation that acts there.
+pub type Shared<S, I, U, R, Sch> = Arc<Handlers<S, I, U, R, Sch>>;
 
 /// Everything an invocation may need, built once per process.
-pub struct App<S, I, U, R, Sch, O> {
-    /// The rotation and the resets, or the configuration error every invocation reports.
-    pub handlers: Result<Handlers<S, I, U, R, Sch>, RotationError>,
+pub struct App<S, I, U, R, Sch, O, M> {
+    /// The handlers of the function's own account, or the configuration error every
+    /// invocation reports.
+    pub home: Result<Shared<S, I, U, R, Sch>, RotationError>,
+    /// The handlers of member accounts, through the member role.
+    pub members: M,
     /// Where outcome events go.
     pub outcomes: O,
 }
 
-impl<S, I, U, R, Sch, O> App<S, I, U, R, Sch, O>
+impl<S, I, U, R, Sch, O, M> App<S, I, U, R, Sch, O, M>
 where
     S: ports::SecretStore,
     I: ports::LoginProfiles + ports::SelfService,
-    U: Users,
-    R: RotationControl,
+    U: Users + CredentialReports,
+    R: RotationControl + SecretInventory,
     Sch: Schedules,
     O: OutcomeEvents,
+    M: MemberAccounts<Handlers = Handlers<S, I, U, R, Sch>>,
 {
-    /// Handles one invocation: a rotation step or an EventBridge event, told apart by shape.
+    /// Handles one invocation: a rotation step, an audit request or another
+    /// EventBridge event (a reset), told apart by shape, in the account it names.
     pub async fn handle(&self, event: LambdaEvent<Value>) -> Result<Value, Diagnostic> {
-        let (rotator, resetter) = self.handlers.as_ref().map_err(|error| Diagnostic {
+        let home_handlers = self.home.as_ref().map_err(|error| Diagnostic {
             error_type: error.error_type().to_owned(),
             error_message: error.to_string(),
         })?;
+        let function_arn = event.context.invoked_function_arn.as_str();
+        let home = Account::of_arn(function_arn).unwrap_or_else(|| Account {
+            partition: "aws".into(),
+            id: String::new(),
+        });
         let payload = &event.payload;
-        if ResetRequest::is_eventbridge(payload) {
-            return self
-                .reset(resetter, payload, &event.context.invoked_function_arn)
-                .await;
+        if AuditRequest::is_audit(payload) {
+            let request = AuditRequest::from_value(payload).inspect_err(rejected)?;
+            return Ok(self
+                .audit(&request, home_handlers, &home, function_arn)
+                .await);
         }
-        self.rotate(rotator, payload).await
+        if ResetRequest::is_eventbridge(payload) {
+            let route = route_event(payload, &home).inspect_err(rejected)?;
+            let handlers = self
+                .handlers_for(&route, "the event's subject", &home)
+                .await
+                .inspect_err(rejected)?;
+            return self.reset(&handlers.resetter, payload, function_arn).await;
+        }
+        let event = RotationEvent::from_value(payload).inspect_err(rejected)?;
+        let route = route_step(&event.secret_id, &home);
+        let handlers = self.handlers_for(&route, &event.secret_id, &home).await;
+        self.rotate(handlers, &event).await
     }
 
-    async fn rotate(&self, rotator: &Rotator<S, I>, payload: &Value) -> Result<Value, Diagnostic> {
-        let event = RotationEvent::from_value(payload).inspect_err(|error| {
-            tracing::error!(error_type = error.error_type(), error = %error, "rejected the invocation");
-        })?;
+    /// The handlers of the account `route` names.
+    async fn handlers_for(
+        &self,
+        route: &Route,
+        subject: &str,
+        home: &Account,
+    ) -> Result<Shared<S, I, U, R, Sch>, RotationError> {
+        match route {
+            Route::Home => self
+                .home
+                .as_ref()
+                .map(Arc::clone)
+                .map_err(|error| RotationError::InvalidConfig(error.to_string())),
+            Route::Member(account) if !self.members.enabled() => {
+                Err(RotationError::CrossAccountOff {
+                    subject: subject.to_owned(),
+                    account: account.id.clone(),
+                    home: home.id.clone(),
+                })
+            }
+            Route::Member(account) => self.members.handlers(account).await,
+        }
+    }
+
+    async fn rotate(
+        &self,
+        handlers: Result<Shared<S, I, U, R, Sch>, RotationError>,
+        event: &RotationEvent,
+    ) -> Result<Value, Diagnostic> {
         let started = Instant::now();
-        let result = rotator.handle(&event).await;
+        let result = match handlers {
+            Ok(handlers) => handlers.rotator.handle(event).await,
+            Err(error) => {
+                tracing::error!(secret = %event.secret_id, step = event.step.as_str(), error_type = error.error_type(), error = %error, "step failed");
+                Err(error)
+            }
+        };
         let duration_ms = started.elapsed().as_millis() as u64;
         let promoted = matches!(&result, Ok(report) if report.outcome == Outcome::Promoted);
         println!(
@@ -99,6 +174,8 @@ where
                 event_id: None,
                 decision: decision.into(),
                 error_type: error_type.map(str::to_owned),
+                account: None,
+                detail: None,
             }])
             .await;
         }
@@ -116,9 +193,7 @@ where
         payload: &Value,
         function_arn: &str,
     ) -> Result<Value, Diagnostic> {
-        let request = ResetRequest::from_value(payload).inspect_err(|error| {
-            tracing::error!(error_type = error.error_type(), error = %error, "rejected the invocation");
-        })?;
+        let request = ResetRequest::from_value(payload).inspect_err(rejected)?;
         let report = resetter.handle(&request, function_arn).await.inspect_err(|error| {
             tracing::error!(
                 trigger = request.trigger.as_str(), error_type = error.error_type(), error = %error,
@@ -145,6 +220,160 @@ where
             });
         }
         Ok(response(&report))
+    }
+
+    /// Audits every account the request, the settings or the organisation name: one
+    /// log line and outcome event per finding, a metric line per account, one summary.
+    /// An account that cannot be audited is itself a finding; the audit goes on.
+    async fn audit(
+        &self,
+        request: &AuditRequest,
+        home_handlers: &Handlers<S, I, U, R, Sch>,
+        home: &Account,
+        function_arn: &str,
+    ) -> Value {
+        let settings = home_handlers.auditor.settings();
+        let reset_drift = request.reset_drift.unwrap_or(settings.reset_drift);
+        let mut findings: Vec<Finding> = Vec::new();
+        let accounts = match request
+            .accounts
+            .clone()
+            .or_else(|| settings.accounts.clone())
+        {
+            Some(ids) => ids,
+            None if self.members.enabled() => match self.members.organization_accounts().await {
+                Ok(mut ids) => {
+                    ids.retain(|id| *id != home.id);
+                    ids.insert(0, home.id.clone());
+                    ids
+                }
+                Err(error) => {
+                    findings.push(unreachable_finding(&home.id, &error));
+                    vec![home.id.clone()]
+                }
+            },
+            None => vec![home.id.clone()],
+        };
+        let mut audited = Vec::new();
+        let mut resets = Vec::new();
+        for id in &accounts {
+            let route = if *id == home.id {
+                Route::Home
+            } else {
+                Route::Member(Account {
+                    partition: home.partition.clone(),
+                    id: id.clone(),
+                })
+            };
+            let result = match self
+                .handlers_for(&route, &format!("account {id}"), home)
+                .await
+            {
+                Ok(handlers) => handlers
+                    .auditor
+                    .audit(id, function_arn)
+                    .await
+                    .map(|audit| (handlers, audit)),
+                Err(error) => Err(error),
+            };
+            let (handlers, audit) = match result {
+                Ok(found) => found,
+                Err(error) => {
+                    findings.push(unreachable_finding(id, &error));
+                    continue;
+                }
+            };
+            let counts: Vec<(&str, u64)> = FindingKind::ALL
+                .iter()
+                .map(|kind| {
+                    (
+                        kind.as_str(),
+                        audit.findings.iter().filter(|f| f.kind == *kind).count() as u64,
+                    )
+                })
+                .collect();
+            println!(
+                "{}",
+                metrics::audit_line(id, audit.console_users as u64, &counts)
+            );
+            if reset_drift {
+                for finding in audit
+                    .findings
+                    .iter()
+                    .filter(|f| f.kind == FindingKind::PasswordDrift)
+                {
+                    let Some(secret) = &finding.secret else {
+                        continue;
+                    };
+                    let reset = ResetRequest::audit(secret, finding.changed, request.dry_run);
+                    match handlers.resetter.handle(&reset, function_arn).await {
+                        Ok(report) => {
+                            let events = self.record_decisions(&reset, &report);
+                            self.publish(&events).await;
+                            resets.push(response(&report));
+                        }
+                        Err(error) => {
+                            tracing::error!(trigger = "audit", secret = %secret, error_type = error.error_type(), error = %error, "reset failed");
+                            resets.push(json!({"SecretId": secret, "Decision": "failed", "ErrorType": error.error_type()}));
+                        }
+                    }
+                }
+            }
+            findings.extend(audit.findings.iter().cloned());
+            audited.push(audit);
+        }
+        self.report_audit(&accounts, &audited, &findings).await;
+        audit_response(&accounts, &audited, &findings, &resets)
+    }
+
+    /// The audit's log lines and outcome events: one per finding, and the summary.
+    async fn report_audit(
+        &self,
+        accounts: &[String],
+        audited: &[AccountAudit],
+        findings: &[Finding],
+    ) {
+        let mut events = Vec::with_capacity(findings.len() + 1);
+        for finding in findings {
+            let (user, secret) = (
+                finding.user.as_deref().unwrap_or(""),
+                finding.secret.as_deref().unwrap_or(""),
+            );
+            tracing::warn!(finding = finding.kind.as_str(), account = %finding.account, user, secret, detail = %finding.detail, "audit finding");
+            events.push(OutcomeEvent {
+                detail_type: outcome::AUDIT_FINDING,
+                user: finding.user.clone(),
+                secret_arn: finding.secret.clone(),
+                version: None,
+                trigger: "audit".into(),
+                principal: None,
+                event_id: None,
+                decision: finding.kind.as_str().into(),
+                error_type: None,
+                account: Some(finding.account.clone()),
+                detail: Some(finding.detail.clone()),
+            });
+        }
+        let summary = summary(accounts, audited, findings);
+        tracing::info!(accounts = accounts.len(), audited = audited.len(), findings = findings.len(), summary = %summary, "audit summary");
+        events.push(OutcomeEvent {
+            detail_type: outcome::AUDIT_SUMMARY,
+            user: None,
+            secret_arn: None,
+            version: None,
+            trigger: "audit".into(),
+            principal: None,
+            event_id: None,
+            decision: if findings.is_empty() {
+                "clean".into()
+            } else {
+                "findings".into()
+            },
+            error_type: None,
+            account: None,
+            detail: Some(summary),
+        });
+        self.publish(&events).await;
     }
 
     /// One log line, one metric line and one outcome event per decision.
@@ -180,6 +409,8 @@ where
                     event_id: request.event_id.clone(),
                     decision: if report.dry_run { format!("dry_run:{decision}") } else { decision.into() },
                     error_type: error_type.map(str::to_owned),
+                    account: None,
+                    detail: None,
                 }
             })
             .collect()
@@ -222,4 +453,72 @@ fn response(report: &ResetReport) -> Value {
         })
         .collect();
     json!({"Trigger": report.trigger.as_str(), "DryRun": report.dry_run, "Decisions": decisions})
+}
+
+/// The log line of an invocation refused before anything was read or written.
+fn rejected(error: &RotationError) {
+    tracing::error!(error_type = error.error_type(), error = %error, "rejected the invocation");
+}
+
+/// An account the audit could not read: a finding, not a failure of the audit.
+fn unreachable_finding(account: &str, error: &RotationError) -> Finding {
+    Finding {
+        kind: FindingKind::AccountUnreachable,
+        account: account.to_owned(),
+        user: None,
+        secret: None,
+        detail: format!("{}: {error}", error.error_type()),
+        changed: None,
+    }
+}
+
+/// The one-line summary: accounts, users, and findings by kind.
+fn summary(accounts: &[String], audited: &[AccountAudit], findings: &[Finding]) -> String {
+    let users: usize = audited.iter().map(|a| a.console_users).sum();
+    let enrolled: usize = audited.iter().map(|a| a.enrolled).sum();
+    let by_kind: Vec<String> = FindingKind::ALL
+        .iter()
+        .map(|kind| {
+            format!(
+                "{}={}",
+                kind.as_str(),
+                findings.iter().filter(|f| f.kind == *kind).count()
+            )
+        })
+        .collect();
+    format!(
+        "{} of {} accounts audited, {users} console users, {enrolled} enrolled, {} findings: {}",
+        audited.len(),
+        accounts.len(),
+        findings.len(),
+        by_kind.join(" ")
+    )
+}
+
+/// The audit invocation's answer.
+fn audit_response(
+    accounts: &[String],
+    audited: &[AccountAudit],
+    findings: &[Finding],
+    resets: &[Value],
+) -> Value {
+    let per_account: Vec<Value> = audited
+        .iter()
+        .map(|audit| {
+            json!({
+                "Account": audit.account,
+                "ConsoleUsers": audit.console_users,
+                "Enrolled": audit.enrolled,
+                "ReportGenerated": audit.report_generated.map(|t| humantime::format_rfc3339_seconds(t).to_string()),
+            })
+        })
+        .collect();
+    let listed: Vec<Value> = findings
+        .iter()
+        .map(|f| json!({"Kind": f.kind.as_str(), "Account": f.account, "User": f.user, "SecretId": f.secret, "Detail": f.detail}))
+        .collect();
+    json!({
+        "Audit": {"Accounts": accounts, "Audited": per_account, "Findings": listed, "Resets": resets,
+                  "Summary": summary(accounts, audited, findings)},
+    })
 }

@@ -5,12 +5,12 @@
 // the compiler's default query depth (128) is too shallow to lay it out.
 #![recursion_limit = "256"]
 
+use std::sync::Arc;
+
 use iam_password_rotation::adapters::{
-    load_sdk_config, EventBridgeOutcomes, EventBridgeSchedules, IamLoginProfiles,
-    SecretsManagerStore,
+    account_handlers, load_sdk_config, AssumedRoles, EventBridgeOutcomes, EventBridgeSchedules,
 };
-use iam_password_rotation::reset::Resetter;
-use iam_password_rotation::{App, Config, Rotator};
+use iam_password_rotation::{App, Config};
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 use serde_json::Value;
 
@@ -30,20 +30,25 @@ async fn main() -> Result<(), Error> {
             .ok()
             .and_then(|c| c.outcome_event_bus.clone()),
     );
-    let handlers = config.map(|config| {
-        let store = SecretsManagerStore::from_conf(&sdk_config);
-        let iam = IamLoginProfiles::from_conf(&sdk_config);
+    let mut members = AssumedRoles::new(&sdk_config);
+    let home = config.map(|config| {
         let schedules = EventBridgeSchedules::from_conf(&sdk_config, config.scheduler.clone());
-        let resetter = Resetter::new(
-            iam.clone(),
-            store.clone(),
-            schedules,
-            config.reset.clone(),
-            config.password_reset_required,
-        );
-        (Rotator::new(store, iam, config), resetter)
+        let home = account_handlers(&sdk_config, &config, schedules.clone(), None);
+        if let Some(member_role) = config.member_role.clone() {
+            members = AssumedRoles::new(&sdk_config).with_member_role(
+                member_role,
+                move |member_config, role_arn| {
+                    account_handlers(member_config, &config, schedules.clone(), Some(role_arn))
+                },
+            );
+        }
+        Arc::new(home)
     });
-    let app = &App { handlers, outcomes };
+    let app = &App {
+        home,
+        members,
+        outcomes,
+    };
 
     run(service_fn(move |event: LambdaEvent<Value>| {
         app.handle(event)

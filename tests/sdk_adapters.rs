@@ -552,6 +552,8 @@ fn decision_event() -> OutcomeEvent {
         event_id: Some("ct-1".into()),
         decision: "rotation_started".into(),
         error_type: None,
+        account: None,
+        detail: None,
     }
 }
 

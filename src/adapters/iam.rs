@@ -1,6 +1,8 @@
-//! [`LoginProfiles`] over `aws-sdk-iam`.
+//! [`LoginProfiles`], [`SelfService`], the resets' [`Users`] and the audit's
+//! [`CredentialReports`] over `aws-sdk-iam`.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_credential_types::Credentials;
@@ -13,6 +15,7 @@ use aws_sdk_iam::Client;
 use secrecy::{ExposeSecret, SecretString};
 
 use super::api_error;
+use crate::audit::ports::{CredentialReports, RawCredentialReport};
 use crate::error::{Result, RotationError};
 use crate::password::{CharClass, PasswordPolicy};
 use crate::ports::{AccessKey, CreateOutcome, IamUser, LoginProfile, LoginProfiles, SelfService};
@@ -329,5 +332,50 @@ impl SelfService for IamLoginProfiles {
             }
             _ => api_error(SERVICE, "ChangePassword", &error),
         })
+    }
+}
+
+/// How long the audit waits between reads of a credential report being generated:
+/// IAM generates one in seconds for most accounts (15.5 s in all).
+const REPORT_WAITS: [Duration; 5] = [
+    Duration::from_millis(500),
+    Duration::from_secs(1),
+    Duration::from_secs(2),
+    Duration::from_secs(4),
+    Duration::from_secs(8),
+];
+
+impl CredentialReports for IamLoginProfiles {
+    async fn credential_report(&self) -> Result<RawCredentialReport> {
+        // A report younger than 4 hours is kept: IAM answers COMPLETE and makes no new one.
+        self.client
+            .generate_credential_report()
+            .send()
+            .await
+            .map_err(|error| api_error(SERVICE, "GenerateCredentialReport", &error))?;
+        let mut waits = REPORT_WAITS.iter();
+        loop {
+            match self.client.get_credential_report().send().await {
+                Ok(output) => {
+                    let csv = output
+                        .content()
+                        .map(|blob| String::from_utf8_lossy(blob.as_ref()).into_owned())
+                        .unwrap_or_default();
+                    let generated = output
+                        .generated_time()
+                        .and_then(|date| std::time::SystemTime::try_from(*date).ok());
+                    return Ok(RawCredentialReport { generated, csv });
+                }
+                Err(error)
+                    if matches!(error.code(), Some("ReportInProgress" | "ReportNotPresent")) =>
+                {
+                    match waits.next() {
+                        Some(wait) => tokio::time::sleep(*wait).await,
+                        None => return Err(api_error(SERVICE, "GetCredentialReport", &error)),
+                    }
+                }
+                Err(error) => return Err(api_error(SERVICE, "GetCredentialReport", &error)),
+            }
+        }
     }
 }

@@ -1,11 +1,14 @@
 //! SDK adapters: the ports implemented over `aws-sdk-secretsmanager`, `aws-sdk-iam`,
-//! `aws-sdk-scheduler` and `aws-sdk-eventbridge`, and the shared SDK configuration.
+//! `aws-sdk-scheduler`, `aws-sdk-eventbridge`, `aws-sdk-sts` and
+//! `aws-sdk-organizations`, the shared SDK configuration, and the handlers of one
+//! account composed from them.
 //!
 //! Clients honour the standard SDK environment (`AWS_REGION`, credentials,
 //! `AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_IAM`, `AWS_ENDPOINT_URL_SECRETS_MANAGER`,
 //! `AWS_MAX_ATTEMPTS`, `AWS_RETRY_MODE`), so one binary runs against AWS, a VPC
 //! endpoint or an emulator.
 
+pub mod accounts;
 pub mod events;
 pub mod iam;
 pub mod scheduler;
@@ -19,8 +22,13 @@ use aws_config::{BehaviorVersion, SdkConfig};
 use aws_sdk_iam::error::SdkError;
 use aws_sdk_iam::error::{DisplayErrorContext, ProvideErrorMetadata};
 
+use crate::audit::Auditor;
+use crate::config::Config;
 use crate::error::RotationError;
+use crate::reset::Resetter;
+use crate::{Handlers, Rotator};
 
+pub use accounts::AssumedRoles;
 pub use events::EventBridgeOutcomes;
 pub use iam::IamLoginProfiles;
 pub use scheduler::{EventBridgeSchedules, SchedulerSettings};
@@ -49,6 +57,44 @@ pub async fn load_sdk_config() -> SdkConfig {
             loader.retry_config(RetryConfig::standard().with_max_attempts(DEFAULT_MAX_ATTEMPTS));
     }
     loader.load().await
+}
+
+/// The handlers of one account over the SDK.
+pub type SdkHandlers = Handlers<
+    SecretsManagerStore,
+    IamLoginProfiles,
+    IamLoginProfiles,
+    SecretsManagerStore,
+    EventBridgeSchedules,
+>;
+
+/// The handlers of the account `sdk_config` signs for. Schedules stay in the
+/// function's own account whichever account a reset is for. `own_role`: the role the
+/// function acts as there (a member role), whose calls are never drift; `None` in the
+/// function's own account (`FUNCTION_ROLE_ARN`).
+pub fn account_handlers(
+    sdk_config: &SdkConfig,
+    config: &Config,
+    schedules: EventBridgeSchedules,
+    own_role: Option<&str>,
+) -> SdkHandlers {
+    let store = SecretsManagerStore::from_conf(sdk_config);
+    let iam = IamLoginProfiles::from_conf(sdk_config);
+    let mut reset = config.reset.clone();
+    if let Some(role) = own_role {
+        reset.function_role_arn = Some(role.to_owned());
+    }
+    Handlers {
+        resetter: Resetter::new(
+            iam.clone(),
+            store.clone(),
+            schedules,
+            reset,
+            config.password_reset_required,
+        ),
+        auditor: Auditor::new(iam.clone(), store.clone(), config.audit.clone()),
+        rotator: Rotator::new(store, iam, config.clone()),
+    }
 }
 
 /// Maps any SDK failure to [`RotationError::Aws`], with the service's error

@@ -1,10 +1,12 @@
-//! [`SecretStore`] over `aws-sdk-secretsmanager`.
+//! [`SecretStore`], the resets' [`RotationControl`] and the audit's [`SecretInventory`]
+//! over `aws-sdk-secretsmanager`.
 
 use aws_sdk_secretsmanager::operation::rotate_secret::RotateSecretError;
 use aws_sdk_secretsmanager::Client;
 use secrecy::{ExposeSecret, SecretString};
 
 use super::api_error;
+use crate::audit::ports::{SecretInventory, SecretSummary};
 use crate::error::{Result, RotationError};
 use crate::ports::{
     PutOutcome, RotationRules, SecretMetadata, SecretStore, AWSCURRENT, AWSPENDING,
@@ -224,5 +226,46 @@ impl RotationControl for SecretsManagerStore {
             }
             Err(error) => Err(api_error(SERVICE, "RotateSecret", &error)),
         }
+    }
+}
+
+impl SecretInventory for SecretsManagerStore {
+    async fn list_secrets(&self) -> Result<Vec<SecretSummary>> {
+        let mut secrets = Vec::new();
+        let mut pages = self
+            .client
+            .list_secrets()
+            .include_planned_deletion(true)
+            .max_results(100)
+            .into_paginator()
+            .send();
+        let time = |date: Option<&aws_sdk_secretsmanager::primitives::DateTime>| {
+            date.and_then(|date| std::time::SystemTime::try_from(*date).ok())
+        };
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|error| api_error(SERVICE, "ListSecrets", &error))?;
+            secrets.extend(page.secret_list().iter().map(|entry| {
+                SecretSummary {
+                    arn: entry.arn().unwrap_or_default().to_owned(),
+                    rotation_enabled: entry.rotation_enabled().unwrap_or(false),
+                    rotation_lambda_arn: entry.rotation_lambda_arn().map(str::to_owned),
+                    rotation_rules: entry
+                        .rotation_rules()
+                        .map(|rules| RotationRules {
+                            automatically_after_days: rules.automatically_after_days(),
+                            schedule_expression: rules.schedule_expression().map(str::to_owned),
+                        })
+                        .unwrap_or_default(),
+                    last_rotated: time(entry.last_rotated_date()),
+                    created: time(entry.created_date()),
+                    versions: entry
+                        .secret_versions_to_stages()
+                        .cloned()
+                        .unwrap_or_default(),
+                    deleted: entry.deleted_date().is_some(),
+                }
+            }));
+        }
+        Ok(secrets)
     }
 }

@@ -50,6 +50,17 @@ pub fn reset_line(trigger: &str, decision: &str) -> String {
     line(("Trigger", trigger), &values)
 }
 
+/// The line for one account's audit: users looked at and findings by kind.
+pub fn audit_line(account: &str, console_users: u64, findings: &[(&str, u64)]) -> String {
+    let mut values = vec![("AuditedUsers", console_users, "Count")];
+    values.extend(
+        findings
+            .iter()
+            .map(|(kind, count)| (*kind, *count, "Count")),
+    );
+    line(("Account", account), &values)
+}
+
 fn line(dimension: (&str, &str), values: &[(&str, u64, &str)]) -> String {
     let timestamp = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -114,6 +125,18 @@ mod tests {
                 failed["RotationsFailed"].clone()
             ),
             (json!(1), json!(1))
+        );
+    }
+
+    #[test]
+    fn an_audit_line_counts_users_and_findings_per_account() {
+        let line = parsed(&audit_line("222222222222", 3, &[("password_drift", 1)]));
+        assert_eq!(line["Account"], "222222222222");
+        assert_eq!(line["AuditedUsers"], 3);
+        assert_eq!(line["password_drift"], 1);
+        assert_eq!(
+            line["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+            json!([["Account"]])
         );
     }
 

@@ -44,6 +44,12 @@ pub struct OutcomeEvent {
     /// The error type, when it failed or was refused.
     #[serde(rename = "errorType", skip_serializing_if = "Option::is_none")]
     pub error_type: Option<String>,
+    /// The account acted in or audited, when it is not evident from the secret ARN.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
+    /// An audit finding's or summary's sentence (identifiers, dates and counts only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
 }
 
 /// The detail-type of a finished rotation.
@@ -52,6 +58,10 @@ pub const ROTATION_FINISHED: &str = "IAM Password Rotation Finished";
 pub const ROTATION_FAILED: &str = "IAM Password Rotation Failed";
 /// The detail-type of a reset decision.
 pub const RESET_DECISION: &str = "IAM Password Reset Decision";
+/// The detail-type of one audit finding.
+pub const AUDIT_FINDING: &str = "IAM Password Audit Finding";
+/// The detail-type of an audit's summary.
+pub const AUDIT_SUMMARY: &str = "IAM Password Audit Summary";
 
 /// Where outcome events go (`OUTCOME_EVENT_BUS`); a no-op when no bus is set.
 pub trait OutcomeEvents: Send + Sync {

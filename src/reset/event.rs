@@ -35,6 +35,8 @@ pub enum Trigger {
     SecretRead,
     /// A change of the password by someone else (drift).
     Drift,
+    /// The daily audit found a password changed after its secret's last rotation.
+    Audit,
 }
 
 impl Trigger {
@@ -46,6 +48,7 @@ impl Trigger {
             Self::ConsoleLogin => "console-login",
             Self::SecretRead => "secret-read",
             Self::Drift => "drift",
+            Self::Audit => "audit",
         }
     }
 
@@ -56,6 +59,7 @@ impl Trigger {
             Self::ConsoleLogin,
             Self::SecretRead,
             Self::Drift,
+            Self::Audit,
         ]
         .into_iter()
         .find(|trigger| trigger.as_str() == name)
@@ -122,6 +126,8 @@ pub struct ResetRequest {
     pub reason: Option<String>,
     /// `Some(n)`: fired by the function's own schedule, attempt `n` (1 = the first).
     pub attempt: Option<u32>,
+    /// Decide and report only, whatever `RESET_DRY_RUN` says (an audit's dry run).
+    pub dry_run: bool,
 }
 
 impl ResetRequest {
@@ -175,7 +181,16 @@ impl ResetRequest {
             fact: Fact::Request,
             reason: None,
             attempt: None,
+            dry_run: false,
         }
+    }
+
+    /// The reset the audit starts for a secret whose password changed at `changed`.
+    pub fn audit(secret_arn: &str, changed: Option<SystemTime>, dry_run: bool) -> Self {
+        let mut request = Self::new(Trigger::Audit, vec![Subject::Secret(secret_arn.to_owned())]);
+        request.time = changed;
+        request.dry_run = dry_run;
+        request
     }
 
     /// The `IAM Password Reset Scheduled` event a schedule sends back for `subject`.

@@ -19,7 +19,7 @@ pub mod ports;
 pub mod settings;
 
 #[cfg(test)]
-mod fakes;
+pub(crate) mod fakes;
 
 use std::time::{Duration, SystemTime};
 
@@ -151,7 +151,7 @@ impl<U: Users, R: RotationControl, S: Schedules> Resetter<U, R, S> {
         }
         Ok(ResetReport {
             trigger: request.trigger,
-            dry_run: self.settings.dry_run,
+            dry_run: self.settings.dry_run || request.dry_run,
             decisions,
         })
     }
@@ -359,7 +359,8 @@ impl<U: Users, R: RotationControl, S: Schedules> Resetter<U, R, S> {
     ) -> Result<Decision> {
         let name = schedule_name(&target.metadata.arn);
         let now = (self.now)();
-        if request.attempt.is_some() && !self.settings.dry_run {
+        let dry_run = self.settings.dry_run || request.dry_run;
+        if request.attempt.is_some() && !dry_run {
             // The schedule that fired this: gone before a retry reuses its name.
             self.schedules.delete(&name).await?;
         }
@@ -390,7 +391,7 @@ impl<U: Users, R: RotationControl, S: Schedules> Resetter<U, R, S> {
             .version_with(AWSPENDING)
             .is_some_and(|pending| !target.metadata.has_stage(pending, AWSCURRENT));
         if !in_progress {
-            if self.settings.dry_run {
+            if dry_run {
                 return Ok(Decision::RotationStarted("(dry run)".into()));
             }
             match self.secrets.rotate(&target.metadata.arn).await? {
@@ -427,7 +428,7 @@ impl<U: Users, R: RotationControl, S: Schedules> Resetter<U, R, S> {
         at: SystemTime,
         attempt: u32,
     ) -> Result<Decision> {
-        if self.settings.dry_run {
+        if self.settings.dry_run || request.dry_run {
             return Ok(Decision::Scheduled(at));
         }
         let input = request.scheduled_event(&target.user, &target.metadata.arn, attempt);
@@ -463,7 +464,7 @@ fn unqualified(arn: &str) -> &str {
 }
 
 /// Whether two function ARNs name the same function (qualifiers aside).
-fn same_function(a: &str, b: &str) -> bool {
+pub fn same_function(a: &str, b: &str) -> bool {
     !a.is_empty() && unqualified(a) == unqualified(b)
 }
 

@@ -1,0 +1,30 @@
+//! The port to member accounts: the handlers that act there.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use crate::error::Result;
+
+use super::Account;
+
+/// The function's handlers in member accounts, each acting through the member role.
+pub trait MemberAccounts: Send + Sync {
+    /// Whatever acts in one account (the rotation, the resets, the audit).
+    type Handlers: Send + Sync;
+
+    /// Whether a member role is set (`MEMBER_ROLE_NAME`): without one, only the
+    /// function's own account is served.
+    fn enabled(&self) -> bool;
+
+    /// The organisation's active accounts (`organizations:ListAccounts`), for the audit.
+    fn organization_accounts(&self) -> impl Future<Output = Result<Vec<String>>> + Send;
+
+    /// The handlers for `account`. The role is assumed once per account and its
+    /// credentials kept while they last; [`crate::RotationError::CrossAccountOff`]
+    /// when no member role is set, [`crate::RotationError::MemberRoleRefused`] when
+    /// STS refuses.
+    fn handlers(
+        &self,
+        account: &Account,
+    ) -> impl Future<Output = Result<Arc<Self::Handlers>>> + Send;
+}
