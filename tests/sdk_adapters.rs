@@ -4,24 +4,35 @@
 use std::time::Duration;
 
 use aws_sdk_iam::config::retry::RetryConfig;
+use aws_sdk_iam::operation::generate_credential_report::GenerateCredentialReportOutput;
 use aws_sdk_iam::operation::get_account_password_policy::GetAccountPasswordPolicyOutput;
+use aws_sdk_iam::operation::get_credential_report::GetCredentialReportOutput;
 use aws_sdk_iam::operation::get_user::{GetUserError, GetUserOutput};
 use aws_sdk_iam::operation::update_login_profile::UpdateLoginProfileOutput;
 use aws_sdk_iam::types::{PasswordPolicy as AwsPasswordPolicy, Tag, User};
+use aws_sdk_organizations::operation::list_accounts::ListAccountsOutput;
+use aws_sdk_organizations::types::{Account as OrgAccount, AccountStatus};
 use aws_sdk_secretsmanager::operation::describe_secret::DescribeSecretOutput;
 use aws_sdk_secretsmanager::operation::get_secret_value::GetSecretValueError;
+use aws_sdk_secretsmanager::operation::list_secrets::ListSecretsOutput;
 use aws_sdk_secretsmanager::operation::put_secret_value::{
     PutSecretValueError, PutSecretValueOutput,
 };
 use aws_sdk_secretsmanager::operation::update_secret_version_stage::UpdateSecretVersionStageOutput;
 use aws_sdk_secretsmanager::types::error::{ResourceExistsException, ResourceNotFoundException};
 use aws_sdk_secretsmanager::types::RotationRulesType;
+use aws_sdk_secretsmanager::types::SecretListEntry;
+use aws_sdk_sts::operation::assume_role::AssumeRoleOutput;
+use aws_sdk_sts::types::Credentials as StsCredentials;
 use aws_smithy_mocks::{mock, mock_client, RuleMode};
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::http::StatusCode;
 use aws_smithy_types::body::SdkBody;
+use iam_password_rotation::accounts::ports::MemberAccounts;
+use iam_password_rotation::accounts::{Account, MemberRoleSettings};
 use iam_password_rotation::adapters::iam::with_retry_classifiers;
-use iam_password_rotation::adapters::{IamLoginProfiles, SecretsManagerStore};
+use iam_password_rotation::adapters::{AssumedRoles, IamLoginProfiles, SecretsManagerStore};
+use iam_password_rotation::audit::ports::{CredentialReports, SecretInventory};
 use iam_password_rotation::password::CharClass;
 use iam_password_rotation::ports::{LoginProfiles, PutOutcome, SecretStore};
 use secrecy::SecretString;
@@ -612,4 +623,238 @@ async fn no_bus_publishes_nothing_and_a_failed_entry_is_an_error() {
         .await
         .expect_err("failed entry");
     assert!(error.to_string().contains("ResourceNotFoundException"));
+}
+
+fn member_settings() -> MemberRoleSettings {
+    MemberRoleSettings::new("rotation-member", "o-abc123def4", Some("central-rotation"))
+        .expect("valid")
+}
+
+fn member(id: &str) -> Account {
+    Account {
+        partition: "aws".into(),
+        id: id.into(),
+    }
+}
+
+fn assumed(expires_in: Duration) -> AssumeRoleOutput {
+    let expiration = std::time::SystemTime::now() + expires_in;
+    AssumeRoleOutput::builder()
+        .credentials(
+            StsCredentials::builder()
+                .access_key_id("ASIAEXAMPLE")
+                .secret_access_key("secret-half")
+                .session_token("session-token")
+                .expiration(aws_smithy_types::DateTime::from(expiration))
+                .build()
+                .expect("credentials"),
+        )
+        .build()
+}
+
+fn sdk_config() -> aws_config::SdkConfig {
+    aws_config::SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-east-1"))
+        .build()
+}
+
+fn roles(sts: aws_sdk_sts::Client) -> AssumedRoles<String> {
+    let organizations = mock_client!(aws_sdk_organizations, []);
+    AssumedRoles::with_clients(&sdk_config(), sts, organizations)
+        .with_member_role(member_settings(), |_, role_arn| role_arn.to_owned())
+}
+
+#[tokio::test]
+async fn a_member_role_is_assumed_once_per_account_with_the_external_id_and_the_function_as_session(
+) {
+    let rule = mock!(aws_sdk_sts::Client::assume_role)
+        .match_requests(|req| {
+            req.role_arn().is_some_and(|arn| {
+                arn.starts_with("arn:aws:iam::") && arn.ends_with(":role/rotation-member")
+            }) && req.external_id() == Some("o-abc123def4")
+                && req.role_session_name() == Some("central-rotation")
+        })
+        .then_output(|| assumed(Duration::from_secs(3600)));
+    let sts = mock_client!(aws_sdk_sts, RuleMode::MatchAny, [&rule]);
+    let roles = roles(sts);
+    assert!(roles.enabled());
+    let first = roles
+        .handlers(&member("222222222222"))
+        .await
+        .expect("assumed");
+    assert_eq!(*first, "arn:aws:iam::222222222222:role/rotation-member");
+    roles
+        .handlers(&member("222222222222"))
+        .await
+        .expect("cached");
+    roles
+        .handlers(&member("333333333333"))
+        .await
+        .expect("assumed");
+    roles
+        .handlers(&member("333333333333"))
+        .await
+        .expect("cached");
+    assert_eq!(rule.num_calls(), 2);
+}
+
+#[tokio::test]
+async fn credentials_about_to_expire_are_renewed_before_the_next_call() {
+    let rule =
+        mock!(aws_sdk_sts::Client::assume_role).then_output(|| assumed(Duration::from_secs(120)));
+    let sts = mock_client!(aws_sdk_sts, RuleMode::MatchAny, [&rule]);
+    let roles = roles(sts);
+    roles
+        .handlers(&member("222222222222"))
+        .await
+        .expect("assumed");
+    roles
+        .handlers(&member("222222222222"))
+        .await
+        .expect("renewed");
+    assert_eq!(rule.num_calls(), 2);
+}
+
+#[tokio::test]
+async fn a_refused_assume_role_names_the_account_the_role_and_stss_reason() {
+    let rule = mock!(aws_sdk_sts::Client::assume_role).then_http_response(|| {
+        HttpResponse::new(
+            StatusCode::try_from(403).expect("status"),
+            SdkBody::from(
+                "<ErrorResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><Error><Type>Sender</Type>\
+                 <Code>AccessDenied</Code><Message>not authorized to perform: sts:AssumeRole</Message></Error>\
+                 <RequestId>r-1</RequestId></ErrorResponse>",
+            ),
+        )
+    });
+    let sts = mock_client!(aws_sdk_sts, [&rule]);
+    let error = roles(sts)
+        .handlers(&member("444444444444"))
+        .await
+        .expect_err("refused");
+    assert_eq!(error.error_type(), "MemberRoleRefused");
+    let message = error.to_string();
+    assert!(
+        message.contains("444444444444") && message.contains("AccessDenied"),
+        "{message}"
+    );
+    assert!(message.contains("arn:aws:iam::444444444444:role/rotation-member"));
+}
+
+#[tokio::test]
+async fn without_a_member_role_no_account_is_reached() {
+    let sts = mock_client!(aws_sdk_sts, []);
+    let organizations = mock_client!(aws_sdk_organizations, []);
+    let roles: AssumedRoles<String> = AssumedRoles::with_clients(&sdk_config(), sts, organizations);
+    assert!(!roles.enabled());
+    let error = roles
+        .handlers(&member("222222222222"))
+        .await
+        .expect_err("off");
+    assert_eq!(error.error_type(), "InvalidConfig");
+}
+
+#[tokio::test]
+async fn the_organisations_active_accounts_are_listed_across_pages() {
+    let first = mock!(aws_sdk_organizations::Client::list_accounts)
+        .match_requests(|req| req.next_token().is_none())
+        .then_output(|| {
+            ListAccountsOutput::builder()
+                .accounts(
+                    OrgAccount::builder()
+                        .id("111111111111")
+                        .status(AccountStatus::Active)
+                        .build(),
+                )
+                .accounts(
+                    OrgAccount::builder()
+                        .id("555555555555")
+                        .status(AccountStatus::Suspended)
+                        .build(),
+                )
+                .next_token("page-2")
+                .build()
+        });
+    let second = mock!(aws_sdk_organizations::Client::list_accounts)
+        .match_requests(|req| req.next_token() == Some("page-2"))
+        .then_output(|| {
+            ListAccountsOutput::builder()
+                .accounts(
+                    OrgAccount::builder()
+                        .id("222222222222")
+                        .status(AccountStatus::Active)
+                        .build(),
+                )
+                .build()
+        });
+    let organizations = mock_client!(aws_sdk_organizations, RuleMode::MatchAny, [&first, &second]);
+    let roles: AssumedRoles<String> =
+        AssumedRoles::with_clients(&sdk_config(), mock_client!(aws_sdk_sts, []), organizations);
+    let accounts = roles.organization_accounts().await.expect("listed");
+    assert_eq!(accounts, vec!["111111111111", "222222222222"]);
+}
+
+#[tokio::test]
+async fn list_secrets_includes_secrets_being_deleted_and_maps_what_the_audit_reads() {
+    let rule = mock!(aws_sdk_secretsmanager::Client::list_secrets)
+        .match_requests(|req| req.include_planned_deletion() == Some(true))
+        .then_output(|| {
+            ListSecretsOutput::builder()
+                .secret_list(
+                    SecretListEntry::builder()
+                        .arn(ARN)
+                        .rotation_enabled(true)
+                        .rotation_lambda_arn("arn:aws:lambda:us-east-1:123456789012:function:f")
+                        .rotation_rules(
+                            RotationRulesType::builder()
+                                .automatically_after_days(30)
+                                .build(),
+                        )
+                        .last_rotated_date(aws_smithy_types::DateTime::from_secs(1_800_000_000))
+                        .secret_versions_to_stages("v1", vec!["AWSCURRENT".to_owned()])
+                        .build(),
+                )
+                .secret_list(
+                    SecretListEntry::builder()
+                        .arn("arn:aws:secretsmanager:us-east-1:123456789012:secret:gone-AbCdEf")
+                        .deleted_date(aws_smithy_types::DateTime::from_secs(1_800_000_000))
+                        .build(),
+                )
+                .build()
+        });
+    let store = SecretsManagerStore::new(mock_client!(aws_sdk_secretsmanager, [&rule]));
+    let secrets = store.list_secrets().await.expect("listed");
+    assert_eq!(secrets.len(), 2);
+    assert!(secrets[0].rotation_enabled && !secrets[0].deleted);
+    assert_eq!(secrets[0].rotation_rules.interval_hours(), Some(720));
+    assert_eq!(
+        secrets[0].last_rotated,
+        Some(std::time::UNIX_EPOCH + Duration::from_secs(1_800_000_000))
+    );
+    assert_eq!(secrets[0].versions["v1"], vec!["AWSCURRENT".to_owned()]);
+    assert!(secrets[1].deleted && !secrets[1].rotation_enabled);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_credential_report_being_generated_is_waited_for() {
+    let generate = mock!(aws_sdk_iam::Client::generate_credential_report)
+        .then_output(|| GenerateCredentialReportOutput::builder().build());
+    let in_progress = mock!(aws_sdk_iam::Client::get_credential_report)
+        .then_http_response(|| iam_error(404, "ReportInProgress"));
+    let ready = mock!(aws_sdk_iam::Client::get_credential_report).then_output(|| {
+        GetCredentialReportOutput::builder()
+            .content(aws_smithy_types::Blob::new("user,arn\n"))
+            .generated_time(aws_smithy_types::DateTime::from_secs(1_800_000_000))
+            .build()
+    });
+    let iam = IamLoginProfiles::new(mock_client!(
+        aws_sdk_iam,
+        RuleMode::Sequential,
+        [&generate, &in_progress, &ready]
+    ));
+    let report = iam.credential_report().await.expect("report");
+    assert_eq!(report.csv, "user,arn\n");
+    assert_eq!(in_progress.num_calls(), 1);
+    assert_eq!(ready.num_calls(), 1);
 }

@@ -45,10 +45,23 @@ pub struct AssumedRoles<H> {
 impl<H> AssumedRoles<H> {
     /// No member role: only the function's own account is served.
     pub fn new(base: &SdkConfig) -> Self {
+        Self::with_clients(
+            base,
+            aws_sdk_sts::Client::new(base),
+            aws_sdk_organizations::Client::new(base),
+        )
+    }
+
+    /// The same over given STS and Organizations clients (signed as the function).
+    pub fn with_clients(
+        base: &SdkConfig,
+        sts: aws_sdk_sts::Client,
+        organizations: aws_sdk_organizations::Client,
+    ) -> Self {
         Self {
             base: base.clone(),
-            sts: aws_sdk_sts::Client::new(base),
-            organizations: aws_sdk_organizations::Client::new(base),
+            sts,
+            organizations,
             member: None,
             sessions: Mutex::new(HashMap::new()),
         }
