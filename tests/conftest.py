@@ -55,6 +55,12 @@ def aws(emulator_url):
 
 
 @pytest.fixture
+def leak_ledger():
+    """The session's leak ledger: tests add the secrets they make that the emulator reset forgets."""
+    return LEDGER
+
+
+@pytest.fixture
 def rotation_token():
     """A distinctive RotationToken; the leak scan looks for it in every log line."""
     token = f"rt-{uuid.uuid4().hex}"

@@ -56,28 +56,45 @@ class EmulatorClient:
     # -- call log --------------------------------------------------------------
 
     def calls(self) -> list:
-        """Every AWS call since reset/clear: dicts with index, service, action, status, fault."""
+        """Every AWS call since reset/clear: dicts with index, service, action, account
+        (the account of the call's credentials), status, fault; ``sts:AssumeRole``
+        calls also have ``RoleArn``, ``RoleAccount``, ``RoleSessionName``, ``HasExternalId``."""
         return self._request("GET", "calls")["calls"]
 
-    def counts(self) -> dict:
-        """``{"service:Action": n}`` for the calls since reset/clear."""
-        return self._request("GET", "calls")["counts"]
+    def counts(self, account: Optional[str] = None) -> dict:
+        """``{"service:Action": n}`` for the calls since reset/clear; with ``account``,
+        only the calls made in that account."""
+        doc = self._request("GET", "calls")
+        if account is None:
+            return doc["counts"]
+        return doc["counts_by_account"].get(account, {})
+
+    def assume_role_counts(self) -> dict:
+        """``{role account: n}``: ``sts:AssumeRole`` calls per account of the role asked
+        for, whatever their outcome (``None`` for a malformed ``RoleArn``)."""
+        return self._request("GET", "calls")["assume_role_counts"]
 
     def clear_calls(self) -> None:
         self._request("POST", "calls/clear", {})
 
     # -- faults ------------------------------------------------------------------
 
-    def inject_fault(self, action: str, kind: str, nth: int = 1, count: int = 1) -> None:
+    def inject_fault(
+        self, action: str, kind: str, nth: int = 1, count: int = 1, account: Optional[str] = None
+    ) -> None:
         """Fault calls nth..nth+count-1 of ``action`` ("*" = any) from now on.
 
         ``kind``: "throttle", "500", "applied-500" (the call is applied, then
         answered with a 500), "409", "limit-exceeded", "no-such-entity" (these
         three IAM only, with an explicit action) or "stale-read"
         (``GetLoginProfile`` only: the PasswordResetRequired of before the
-        profile's latest change).
+        profile's latest change). With ``account``, only calls made in that
+        account match (and count towards ``nth``).
         """
-        self._request("POST", "faults", {"action": action, "kind": kind, "nth": nth, "count": count})
+        payload = {"action": action, "kind": kind, "nth": nth, "count": count}
+        if account is not None:
+            payload["account"] = account
+        self._request("POST", "faults", payload)
 
     def clear_faults(self) -> None:
         self._request("DELETE", "faults")
@@ -114,7 +131,9 @@ class EmulatorClient:
 
         ``extra`` is passed through: ``RotationLambdaARN``, ``RotationRules``
         (``{"AutomaticallyAfterDays": N}`` or ``{"ScheduleExpression": ...,
-        "Duration"?: "2h"}``), ``Region``, ``AccountId``.
+        "Duration"?: "2h"}``), ``RotationToken``, ``Region``, ``AccountId``.
+        The answer's ``RotationToken`` is set for a rotation function in another
+        account than the secret (or when one was given).
         """
         return self._request("POST", "rotation-placeholder", {"SecretId": secret_id, "ClientRequestToken": token, **extra})
 
@@ -131,7 +150,8 @@ class EmulatorClient:
     def rotations(self) -> list:
         """Rotations started by ``RotateSecret`` since reset/clear, oldest first:
         dicts with ``SecretArn``, ``ClientRequestToken``, ``RotationLambdaARN``,
-        ``RotateImmediately``, ``time`` (epoch seconds). Nothing is invoked: the
+        ``RotateImmediately``, ``RotationToken`` (for a rotation function in another
+        account, else None), ``time`` (epoch seconds). Nothing is invoked: the
         test driver runs the rotation steps."""
         return self._request("GET", "rotations")["rotations"]
 
@@ -173,6 +193,43 @@ class EmulatorClient:
         """Make ``action`` (only ``ChangePassword``) AccessDenied for IAM user ``user``."""
         self._request("POST", "deny", {"UserName": user, "Action": action, **extra})
 
-    def iam_password(self, user: str) -> dict:
+    def iam_password(self, user: str, account: Optional[str] = None) -> dict:
         """``{"user", "password": str | None, "history": [...]}`` for an IAM user."""
-        return self._request("GET", "iam-password", query={"user": user})
+        query = {"user": user}
+        if account is not None:
+            query["account"] = account
+        return self._request("GET", "iam-password", query=query)
+
+    def set_password_last_changed(self, user: str, when: float, **extra: Any) -> dict:
+        """Set the credential report's ``password_last_changed`` of ``user`` (epoch
+        seconds); ``extra``: ``AccountId``. The user must have a login profile."""
+        return self._request("POST", "password-last-changed", {"UserName": user, "PasswordLastChanged": when, **extra})
+
+    def expire_credential_report(self, account: Optional[str] = None) -> bool:
+        """Age the account's credential report past 4 hours (ReportExpired; the next
+        GenerateCredentialReport starts a new one). False if there was none."""
+        payload = {} if account is None else {"AccountId": account}
+        return self._request("POST", "credential-report/expire", payload)["expired"]
+
+    def set_credential_report_delay(self, seconds: float) -> None:
+        """How long a new credential report takes to generate (default 0; until reset)."""
+        self._request("POST", "credential-report/delay", {"Seconds": seconds})
+
+    # -- Organizations ---------------------------------------------------------------
+
+    def seed_organization(
+        self, management: str, members: list, organization_id: Optional[str] = None
+    ) -> dict:
+        """Create the organisation of ``management`` (or extend it) with member accounts of
+        exactly these ids. Returns ``{"Organization": {...}, "Accounts": [...]}``."""
+        payload: dict = {"ManagementAccountId": management, "AccountIds": list(members)}
+        if organization_id is not None:
+            payload["OrganizationId"] = organization_id
+        return self._request("POST", "organization", payload)
+
+    # -- Secrets Manager dates -------------------------------------------------------
+
+    def set_secret_dates(self, secret_id: str, **dates: Any) -> dict:
+        """Set ``CreatedDate``, ``LastRotatedDate`` (None clears it) and/or
+        ``LastChangedDate`` (epoch seconds) of a secret; also ``AccountId``, ``Region``."""
+        return self._request("POST", "secret-dates", {"SecretId": secret_id, **dates})

@@ -44,8 +44,11 @@ class FaultRule:
     nth: int = 1
     count: int = 1
     seen: int = 0  # matching calls since the rule was injected
+    account: Optional[str] = None  # only calls made in this account (None: any)
 
-    def matches(self, action: str) -> bool:
+    def matches(self, action: str, account: Optional[str] = None) -> bool:
+        if self.account is not None and self.account != account:
+            return False
         return self.action == "*" or self.action == action
 
     def observe(self) -> bool:
@@ -75,16 +78,22 @@ class CallRecord:
     index: int
     service: str
     action: str
+    account: Optional[str] = None  # the account the call was made in (its credentials')
     status: Optional[int] = None
     fault: Optional[str] = None
+    # Extra members for some calls (sts:AssumeRole: RoleArn, RoleAccount,
+    # RoleSessionName, HasExternalId).
+    details: dict = field(default_factory=dict)
 
     def as_dict(self) -> dict:
         return {
             "index": self.index,
             "service": self.service,
             "action": self.action,
+            "account": self.account,
             "status": self.status,
             "fault": self.fault,
+            **self.details,
         }
 
 
@@ -116,7 +125,12 @@ class ControlState:
     # -- call log ----------------------------------------------------------
 
     def begin_call(
-        self, service: str, action: str, json_protocol: bool = False
+        self,
+        service: str,
+        action: str,
+        json_protocol: bool = False,
+        account: Optional[str] = None,
+        details: Optional[dict] = None,
     ) -> tuple[CallRecord, Optional[str], Optional[Hold]]:
         """Register an AWS call; returns (record, fault kind or None, hold or None).
 
@@ -125,15 +139,17 @@ class ControlState:
         REST-JSON). IAM-only fault kinds (409s, no-such-entity) never fire on
         such calls, though they still advance the rule's counter. The caller decides by the kind whether the fault replaces the
         call or alters its response afterwards (``AFTER_CALL_KINDS``).
+        ``account`` is the account the call is made in; rules restricted to
+        an account see only that account's calls.
         """
         with self._lock:
-            record = CallRecord(self._next_index, service, action)
+            record = CallRecord(self._next_index, service, action, account, details=dict(details or {}))
             self._next_index += 1
             self._calls.append(record)
 
             fault = None
             for rule in self._faults:
-                if rule.matches(action) and rule.observe() and fault is None:
+                if rule.matches(action, account) and rule.observe() and fault is None:
                     if not (json_protocol and rule.kind in IAM_ONLY_KINDS):
                         fault = rule.kind
             record.fault = fault
@@ -141,7 +157,7 @@ class ControlState:
             hold = None
             if self._hold is not None and self._hold.target_index == record.index:
                 hold = self._hold
-                hold.call = {"index": record.index, "service": service, "action": action}
+                hold.call = {"index": record.index, "service": service, "action": action, "account": account}
             return record, fault, hold
 
     def finish_call(self, record: CallRecord, status: int, fault: Optional[str] = None) -> None:
@@ -151,10 +167,25 @@ class ControlState:
                 record.fault = fault
 
     def calls(self) -> dict:
+        """The log, ``counts`` by ``service:Action``, the same per account
+        (``counts_by_account``) and ``assume_role_counts``: AssumeRole calls
+        per account of the role asked for (``RoleAccount``), any outcome."""
         with self._lock:
             calls = [c.as_dict() for c in self._calls]
         counts = Counter(f"{c['service']}:{c['action']}" for c in calls)
-        return {"calls": calls, "counts": dict(counts)}
+        by_account: dict = {}
+        for c in calls:
+            per = by_account.setdefault(c["account"], Counter())
+            per[f"{c['service']}:{c['action']}"] += 1
+        assume_role = Counter(
+            c.get("RoleAccount") for c in calls if c["service"] == "sts" and c["action"] == "AssumeRole"
+        )
+        return {
+            "calls": calls,
+            "counts": dict(counts),
+            "counts_by_account": {account: dict(per) for account, per in by_account.items()},
+            "assume_role_counts": dict(assume_role),
+        }
 
     def clear_calls(self) -> None:
         # The index keeps counting so that holds armed earlier stay meaningful.
@@ -189,8 +220,10 @@ class ControlState:
 
     # -- faults ------------------------------------------------------------
 
-    def add_fault(self, action: str, kind: str, nth: int = 1, count: int = 1) -> FaultRule:
-        rule = FaultRule(action=action, kind=kind, nth=nth, count=count)
+    def add_fault(
+        self, action: str, kind: str, nth: int = 1, count: int = 1, account: Optional[str] = None
+    ) -> FaultRule:
+        rule = FaultRule(action=action, kind=kind, nth=nth, count=count, account=account)
         with self._lock:
             self._faults.append(rule)
         return rule
@@ -202,7 +235,7 @@ class ControlState:
     def faults(self) -> list:
         with self._lock:
             return [
-                {"action": r.action, "kind": r.kind, "nth": r.nth, "count": r.count, "seen": r.seen}
+                {"action": r.action, "kind": r.kind, "nth": r.nth, "count": r.count, "seen": r.seen, "account": r.account}
                 for r in self._faults
             ]
 

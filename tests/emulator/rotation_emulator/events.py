@@ -71,8 +71,10 @@ class EventsCorrections:
             for i, result in zip(passed, resp.json().get("Entries") or []):
                 results[i] = result
         failed = sum(1 for r in results if r is None or "ErrorCode" in r)
+        account = self.account_id(req)
         self.control.record_events(
             {
+                "AccountId": account,
                 "EventBusName": bus_name(entry.get("EventBusName")),
                 "EventBusNameGiven": entry.get("EventBusName"),
                 "Source": entry.get("Source"),

@@ -2,8 +2,8 @@
 
 | protocol | services | error form |
 |---|---|---|
-| query (XML) | IAM | ``<ErrorResponse><Error><Code>…`` |
-| awsJson1.1 | Secrets Manager, EventBridge | ``{"__type": code, "message": …}`` |
+| query (XML) | IAM, STS | ``<ErrorResponse><Error><Code>…`` |
+| awsJson1.1 | Secrets Manager, EventBridge, Organizations | ``{"__type": code, "message": …}`` |
 | REST-JSON | EventBridge Scheduler | header ``x-amzn-ErrorType: code``, ``{"Message": …}`` |
 """
 
@@ -16,6 +16,7 @@ from http import HTTPStatus
 from xml.sax.saxutils import escape
 
 IAM_XMLNS = "https://iam.amazonaws.com/doc/2010-05-08/"
+STS_XMLNS = "https://sts.amazonaws.com/doc/2011-06-15/"
 
 QUERY = "query"
 JSON = "json"
@@ -43,12 +44,12 @@ def request_id() -> str:
     return str(uuid.uuid4())
 
 
-def iam_error(status: int, code: str, message: str) -> Response:
-    """An IAM (query protocol) error document."""
+def iam_error(status: int, code: str, message: str, xmlns: str = IAM_XMLNS) -> Response:
+    """An IAM (query protocol) error document; ``xmlns`` for other query services (STS)."""
     rid = request_id()
     kind = "Receiver" if status >= 500 else "Sender"
     body = (
-        f'<ErrorResponse xmlns="{IAM_XMLNS}"><Error><Type>{kind}</Type>'
+        f'<ErrorResponse xmlns="{xmlns}"><Error><Type>{kind}</Type>'
         f"<Code>{escape(code)}</Code><Message>{escape(message)}</Message></Error>"
         f"<RequestId>{rid}</RequestId></ErrorResponse>"
     )
@@ -57,9 +58,16 @@ def iam_error(status: int, code: str, message: str) -> Response:
 
 def iam_empty_result(action: str) -> Response:
     """Success document for IAM actions that return no data."""
+    return iam_result(action, "")
+
+
+def iam_result(action: str, result_xml: str) -> Response:
+    """Success document for an IAM action: ``result_xml`` (already escaped) is the
+    content of ``<{action}Result>``; empty means no result element."""
     rid = request_id()
+    result = f"<{action}Result>{result_xml}</{action}Result>" if result_xml else ""
     body = (
-        f'<{action}Response xmlns="{IAM_XMLNS}"><ResponseMetadata><RequestId>{rid}</RequestId>'
+        f'<{action}Response xmlns="{IAM_XMLNS}">{result}<ResponseMetadata><RequestId>{rid}</RequestId>'
         f"</ResponseMetadata></{action}Response>"
     )
     return Response(200, [("Content-Type", "text/xml"), ("x-amzn-RequestId", rid)], body.encode())
@@ -105,6 +113,8 @@ FAULT_CODES = {
     "secretsmanager": (("ThrottlingException", 400), ("InternalServiceError", 500)),
     "events": (("ThrottlingException", 400), ("InternalException", 500)),
     "scheduler": (("ThrottlingException", 429), ("InternalServerException", 500)),
+    "sts": (("Throttling", 400), ("InternalFailure", 500)),
+    "organizations": (("TooManyRequestsException", 400), ("ServiceException", 500)),
 }
 # Any other JSON service (not served by the emulator's corrections).
 _DEFAULT_JSON_FAULT_CODES = (("ThrottlingException", 400), ("InternalFailure", 500))

@@ -17,9 +17,10 @@ Request flow for an AWS call (anything that is not ``/_emulator/...`` or
 6. an "after" hold blocks here, after moto applied the call, before replying.
 
 Correction handlers (AWS behaviour moto lacks) are the ``_iam_*`` and ``_sm_*``
-methods of ``EmulatorApp``, and the ``_sch_*`` / ``_events_*`` methods of its
-mixins in ``scheduler.py`` / ``events.py``; see tests/emulator/README.md for
-the reasoning.
+methods of ``EmulatorApp``, and the ``_sch_*`` / ``_events_*`` / ``_sts_*`` /
+``_org_*`` / credential-report methods of its mixins in ``scheduler.py`` /
+``events.py`` / ``sts.py`` / ``organizations.py`` / ``credential_report.py``;
+see tests/emulator/README.md for the reasoning.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from urllib.parse import parse_qs, parse_qsl
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.iam.models import get_account_id_from, iam_backends
 from moto.moto_api._internal.models import moto_api_backend
+from moto.organizations.models import organizations_backends
 from moto.moto_server.werkzeug_app import (
     DomainDispatcherApplication,
     MotoRequestHandler,
@@ -51,7 +53,9 @@ from werkzeug.serving import make_server
 
 from . import policy as pw
 from .control import AFTER_CALL_KINDS, FAULT_KINDS, IAM_ONLY_KINDS, SINGLE_ACTION_KINDS, ControlState
+from .credential_report import MAX_DELAY_SECONDS, CredentialReportCorrections
 from .events import EventsCorrections
+from .organizations import ACCOUNT_ID_RE, ORG_ID_RE, OrganizationsCorrections
 from .responses import (
     JSON,
     QUERY,
@@ -66,10 +70,26 @@ from .responses import (
     throttle_error,
 )
 from .scheduler import RestJsonRoutes, SchedulerCorrections
+from .sts import StsCorrections, role_arn_account
 
 DEFAULT_REGION = "us-east-1"
-# Used as RotationLambdaARN when a placeholder is created on a secret that has none.
+# Used as RotationLambdaARN when a placeholder is created on a secret that has
+# none (in the secret's own account and region; this is the one of 123456789012).
 DEFAULT_ROTATION_LAMBDA = "arn:aws:lambda:us-east-1:123456789012:function:rotation-emulator"
+_LAMBDA_ARN_RE = re.compile(r"arn:aws[\w-]*:lambda:[^:]*:(\d{12}):function:.+")
+# Attribute of moto's FakeSecret: the cross-account rotation in progress,
+# {"VersionId", "RotationToken"} (correction 13). Dies with the secret.
+ROTATION_TOKEN_ATTR = "emulator_rotation_token"
+# Secrets Manager calls after which a secret counts as changed (LastChangedDate).
+SM_WRITE_ACTIONS = frozenset(
+    {
+        "PutSecretValue", "UpdateSecretVersionStage", "RotateSecret", "CancelRotateSecret", "UpdateSecret",
+        "TagResource", "UntagResource", "PutResourcePolicy", "DeleteResourcePolicy", "DeleteSecret",
+        "RestoreSecret", "ReplicateSecretToRegions", "RemoveRegionsFromReplication", "StopReplicationToReplica",
+    }
+)
+# X-Amz-Target prefixes of the awsJson services, for unsigned requests.
+_TARGET_SERVICES = {"secretsmanager": "secretsmanager", "awsevents": "events", "awsorganizationsv20161128": "organizations"}
 
 _CREDENTIAL_RE = re.compile(r"Credential=([^/,\s]+)/[^/]+/([^/]+)/([^/]+)/aws4_request")
 
@@ -106,7 +126,9 @@ def _operations(service: str) -> frozenset:
 SM_OPERATIONS = _operations("secretsmanager")
 # Operations of the non-IAM services the emulator serves: IAM-only fault kinds
 # are refused for them.
-NON_IAM_OPERATIONS = (SM_OPERATIONS | _operations("scheduler") | _operations("events")) - _operations("iam")
+NON_IAM_OPERATIONS = (
+    SM_OPERATIONS | _operations("scheduler") | _operations("events") | _operations("sts") | _operations("organizations")
+) - _operations("iam")
 # Services spoken in REST-JSON (no X-Amz-Target, no Action): signing name -> routes.
 REST_JSON_ROUTES = {"scheduler": RestJsonRoutes("scheduler")}
 
@@ -126,6 +148,9 @@ class AwsRequest:
     access_key: Optional[str]
     params: dict  # query params (first value), the JSON body, or (REST-JSON) body + path + query members
     protocol: str = QUERY  # QUERY, JSON (awsJson1.1) or REST_JSON
+    # Set by a handler that answered success without changing anything (an
+    # idempotent retry, a no-op): LastChangedDate then stays.
+    unchanged: bool = False
 
     @property
     def is_json(self) -> bool:
@@ -159,7 +184,7 @@ def parse_aws_request(environ: dict, body: bytes) -> Optional[AwsRequest]:
 
     if target:
         prefix, _, action = target.partition(".")
-        service = service or prefix.lower()
+        service = service or _TARGET_SERVICES.get(prefix.lower(), prefix.lower())
         try:
             params = json.loads(body or b"{}")
         except ValueError:
@@ -209,6 +234,8 @@ def fault_response(req: AwsRequest, kind: str, user_name: Optional[str] = None) 
         else:
             message = "An error occurred on the server side (injected fault: the request was applied)."
         return server_error(req.service, req.protocol, message)
+    if req.protocol == QUERY and req.service not in ("iam", None):
+        return server_error(req.service, req.protocol, "An error occurred on the server side (injected fault).")
     if req.protocol == QUERY:
         if kind == "no-such-entity":
             message = no_such_entity_message(req.action, req.params.get("UserName") or user_name)
@@ -299,7 +326,9 @@ def render_rotation_rules(rules: dict) -> dict:
 # ---------------------------------------------------------------------------
 
 
-class EmulatorApp(SchedulerCorrections, EventsCorrections):
+class EmulatorApp(
+    SchedulerCorrections, EventsCorrections, StsCorrections, OrganizationsCorrections, CredentialReportCorrections
+):
     """WSGI app: control API under /_emulator/, corrected moto for everything else."""
 
     def __init__(self) -> None:
@@ -315,12 +344,20 @@ class EmulatorApp(SchedulerCorrections, EventsCorrections):
         # (account id, user name) -> the login profile's PasswordResetRequired
         # before its latest change (what a "stale-read" fault answers).
         self.previous_reset_flag: dict = {}
+        # (account id, user name) -> epoch seconds of the latest password change
+        # (the credential report's password_last_changed).
+        self.password_changed: dict = {}
+        # The accounts' "creation": the credential report's root user_creation_time.
+        self.started_at = time.time()
+        self._init_credential_reports()
 
         self._iam_handlers: dict[str, Callable[[AwsRequest], Response]] = {
             "CreateLoginProfile": self._iam_create_login_profile,
             "UpdateLoginProfile": self._iam_update_login_profile,
             "ChangePassword": self._iam_change_password,
             "DeleteUser": self._iam_delete_user,
+            "GenerateCredentialReport": self._iam_generate_credential_report,
+            "GetCredentialReport": self._iam_get_credential_report,
         }
         self._sm_handlers: dict[str, Callable[[AwsRequest], Response]] = {
             "PutSecretValue": self._sm_put_secret_value,
@@ -348,7 +385,11 @@ class EmulatorApp(SchedulerCorrections, EventsCorrections):
                 resp = self.forward(environ)
             return self._send(resp, start_response)
 
-        record, fault, hold = self.control.begin_call(req.service, req.action, json_protocol=req.is_json)
+        with self.aws_lock:
+            account = self.account_id(req)
+        record, fault, hold = self.control.begin_call(
+            req.service, req.action, json_protocol=req.is_json, account=account, details=self._call_details(req)
+        )
 
         if hold is not None and hold.when == "before":
             # Block before moto sees the call; on release the call is dropped.
@@ -382,6 +423,18 @@ class EmulatorApp(SchedulerCorrections, EventsCorrections):
             hold.wait()
             self.control.finish_hold(hold)
         return self._send(resp, start_response)
+
+    @staticmethod
+    def _call_details(req: AwsRequest) -> dict:
+        """Extra call-log members: for sts:AssumeRole the role asked for (never the ExternalId)."""
+        if req.service == "sts" and req.action == "AssumeRole":
+            return {
+                "RoleArn": req.params.get("RoleArn"),
+                "RoleAccount": role_arn_account(req.params.get("RoleArn")),
+                "RoleSessionName": req.params.get("RoleSessionName"),
+                "HasExternalId": req.params.get("ExternalId") is not None,
+            }
+        return {}
 
     def _fault_response(self, req: AwsRequest, kind: str) -> Response:
         user_name = None
@@ -457,6 +510,10 @@ class EmulatorApp(SchedulerCorrections, EventsCorrections):
             resp.headers.append(("Content-Type", "application/x-amz-json-1.1"))
             if resp.status == 200:
                 self._sm_sync_after_success(req)
+                if req.action in SM_WRITE_ACTIONS and not req.unchanged:
+                    secret = self._sm_secret(req)
+                    if secret is not None:
+                        secret.last_changed_date = _now()
             elif resp.status == 404:
                 # moto answers some Secrets Manager errors with 404; AWS uses
                 # 400 for every Secrets Manager client error.
@@ -466,6 +523,10 @@ class EmulatorApp(SchedulerCorrections, EventsCorrections):
             return self.handle_scheduler(req)
         if req.service == "events":
             return self.handle_events(req)
+        if req.service == "sts":
+            return self.handle_sts(req)
+        if req.service == "organizations":
+            return self.handle_organizations(req)
         return self.forward(req.environ)
 
     # -- account / backend lookup -------------------------------------------
@@ -533,6 +594,7 @@ class EmulatorApp(SchedulerCorrections, EventsCorrections):
         resp = self.forward(req.environ)
         if resp.status == 200:
             self.remember_password(account, user.name, password)
+            self.password_changed[(account, user.name)] = _now()
             # A new profile has no earlier PasswordResetRequired value.
             self.previous_reset_flag.pop((account, user.name), None)
         else:
@@ -556,6 +618,7 @@ class EmulatorApp(SchedulerCorrections, EventsCorrections):
                 return iam_error(400, violation.code, violation.message)
             user.password = password
             self.remember_password(account, user.name, password)
+            self.password_changed[(account, user.name)] = _now()
         reset_required = _bool_param(req.params.get("PasswordResetRequired"))
         if reset_required is not None:
             self.note_reset_flag(account, user.name, user.password_reset_required, reset_required)
@@ -602,6 +665,7 @@ class EmulatorApp(SchedulerCorrections, EventsCorrections):
         self.note_reset_flag(account, user.name, user.password_reset_required, False)
         user.password_reset_required = False  # a user-chosen password satisfies a reset
         self.remember_password(account, user.name, new)
+        self.password_changed[(account, user.name)] = _now()
         return iam_empty_result("ChangePassword")
 
     def _iam_delete_user(self, req: AwsRequest) -> Response:
@@ -611,6 +675,7 @@ class EmulatorApp(SchedulerCorrections, EventsCorrections):
             key = (self.account_id(req), req.params.get("UserName"))
             self.password_history.pop(key, None)
             self.previous_reset_flag.pop(key, None)
+            self.password_changed.pop(key, None)
         return resp
 
     # -- Secrets Manager corrections -----------------------------------------
@@ -625,6 +690,9 @@ class EmulatorApp(SchedulerCorrections, EventsCorrections):
     def _sm_put_secret_value(self, req: AwsRequest) -> Response:
         secret = self._sm_secret(req)
         token = req.params.get("ClientRequestToken")
+        refused = self._sm_check_rotation_token(req, secret, token)
+        if refused is not None:
+            return refused
         if secret is None or not token or token not in secret.versions:
             return self._sm_put_new_version(req, secret)
         version = secret.versions[token]
@@ -642,6 +710,7 @@ class EmulatorApp(SchedulerCorrections, EventsCorrections):
                 f"for a version of secret {secret.arn}.",
             )
         # Idempotent retry: nothing changes, answer with the existing version.
+        req.unchanged = True
         return json_response(
             200,
             {
@@ -651,6 +720,29 @@ class EmulatorApp(SchedulerCorrections, EventsCorrections):
                 "VersionStages": list(version["version_stages"]),
             },
         )
+
+    @staticmethod
+    def _sm_check_rotation_token(req: AwsRequest, secret: Optional[FakeSecret], token) -> Optional[Response]:
+        """A cross-account rotation's PutSecretValue must carry its RotationToken (correction 13)."""
+        rotation = getattr(secret, ROTATION_TOKEN_ATTR, None) if secret is not None else None
+        if not rotation or not token or rotation["VersionId"] != token:
+            return None
+        version = secret.versions.get(token)
+        if version is None or "AWSPENDING" not in version["version_stages"] or "AWSCURRENT" in version["version_stages"]:
+            return None  # that rotation is no longer in progress
+        given = req.params.get("RotationToken")
+        if given is None:
+            return sm_error(
+                "AccessDeniedException",
+                f"The RotationToken is missing: a rotation of secret {secret.arn} by a rotation function in another "
+                "account must pass the RotationToken of its rotation event to PutSecretValue.",
+            )
+        if given != rotation["RotationToken"]:
+            return sm_error(
+                "AccessDeniedException",
+                f"The RotationToken does not match the rotation in progress for secret {secret.arn}.",
+            )
+        return None
 
     def _sm_put_new_version(self, req: AwsRequest, secret: Optional[FakeSecret]) -> Response:
         """Forward a PutSecretValue that stores a value; then fix the other versions' labels.
@@ -736,6 +828,7 @@ class EmulatorApp(SchedulerCorrections, EventsCorrections):
         if move_to and move_to in secret.versions and holder == move_to and remove_from in (None, move_to):
             # Label already where it should be (e.g. a retried finishSecret):
             # AWS treats this as a no-op; moto would attach it twice.
+            req.unchanged = True
             return json_response(200, {"ARN": secret.arn, "Name": secret.name})
         if move_to and holder and holder != move_to and remove_from != holder:
             return sm_error(
@@ -744,7 +837,17 @@ class EmulatorApp(SchedulerCorrections, EventsCorrections):
                 f"attached to version {holder}, so you must explicitly reference that version in "
                 "RemoveFromVersionId.",
             )
-        return self.forward(req.environ)
+        finishes_rotation = (
+            stage == "AWSCURRENT"
+            and move_to in secret.versions
+            and "AWSPENDING" in secret.versions[move_to]["version_stages"]
+        )
+        resp = self.forward(req.environ)
+        if resp.status == 200 and finishes_rotation:
+            # AWSCURRENT moved onto the rotation's AWSPENDING version: the
+            # rotation finished (moto sets LastRotatedDate only in its own RotateSecret).
+            secret.last_rotation_date = _now()
+        return resp
 
     def _sm_describe_secret(self, req: AwsRequest) -> Response:
         resp = self.forward(req.environ)
@@ -768,6 +871,19 @@ class EmulatorApp(SchedulerCorrections, EventsCorrections):
     @staticmethod
     def _correct_secret_entry(doc: dict, secret) -> None:
         """Fix one DescribeSecret / ListSecrets entry in place."""
+        # AWS omits LastRotatedDate/NextRotationDate while rotation is not
+        # enabled, and absent dates; moto sends nulls.
+        for key in ("LastRotatedDate", "NextRotationDate"):
+            if not doc.get("RotationEnabled") or doc.get(key) is None:
+                doc.pop(key, None)
+        # LastAccessedDate: the day of the latest GetSecretValue (moto: null).
+        accessed = [v.get(LAST_ACCESSED_KEY) for v in getattr(secret, "versions", {}).values()]
+        accessed = [a for a in accessed if a is not None]
+        if accessed:
+            doc["LastAccessedDate"] = max(accessed)
+        for key in ("DeletedDate", "LastAccessedDate"):
+            if doc.get(key) is None:
+                doc.pop(key, None)
         # AWS lists only versions that still carry a staging label.
         for key in ("VersionIdsToStages", "SecretVersionsToStages"):
             if isinstance(doc.get(key), dict):
@@ -824,6 +940,7 @@ class EmulatorApp(SchedulerCorrections, EventsCorrections):
             if token == pending:
                 # The SDK's retry of the RotateSecret that started this rotation
                 # (same ClientRequestToken): nothing new is created.
+                req.unchanged = True
                 return json_response(200, {"ARN": secret.arn, "Name": secret.name, "VersionId": pending})
             return sm_error(
                 "InvalidRequestException", "A previous rotation isn't complete. That rotation will be reattempted."
@@ -840,16 +957,35 @@ class EmulatorApp(SchedulerCorrections, EventsCorrections):
         # version holding the current value.
         self._add_pending_version(secret, token, value_of=None if immediately else current)
         self._enable_rotation(secret, lambda_arn, rules)
+        rotation_token = self._start_rotation_token(secret, token, lambda_arn)
         self.control.record_rotation(
             {
                 "SecretArn": secret.arn,
                 "ClientRequestToken": token,
                 "RotationLambdaARN": lambda_arn,
                 "RotateImmediately": immediately,
+                "RotationToken": rotation_token,
                 "time": time.time(),
             }
         )
         return json_response(200, {"ARN": secret.arn, "Name": secret.name, "VersionId": token})
+
+    @staticmethod
+    def _start_rotation_token(secret: FakeSecret, version_id: str, lambda_arn: str, given: Optional[str] = None):
+        """The RotationToken of a rotation whose function is in another account
+        than the secret (or ``given``), remembered on the secret; None otherwise."""
+        match = _LAMBDA_ARN_RE.fullmatch(lambda_arn or "")
+        cross_account = match is not None and match.group(1) != secret.account_id
+        rotation_token = given or (str(uuid.uuid4()) if cross_account else None)
+        setattr(
+            secret, ROTATION_TOKEN_ATTR, {"VersionId": version_id, "RotationToken": rotation_token} if rotation_token else None
+        )
+        return rotation_token
+
+    @staticmethod
+    def default_rotation_lambda(secret: FakeSecret) -> str:
+        """The placeholder rotation function: in the secret's own account and region."""
+        return f"arn:aws:lambda:{secret.region}:{secret.account_id}:function:rotation-emulator"
 
     @staticmethod
     def _add_pending_version(secret: FakeSecret, token: str, value_of: Optional[dict] = None) -> None:
@@ -987,6 +1123,11 @@ class EmulatorApp(SchedulerCorrections, EventsCorrections):
             ("POST", "/_emulator/events/clear"): self._ctl_clear_events,
             ("GET", "/_emulator/schedules"): lambda p, q: _control_ok({"schedules": self.all_schedules()}),
             ("POST", "/_emulator/schedules/fire"): self._ctl_fire_schedule,
+            ("POST", "/_emulator/organization"): self._ctl_organization,
+            ("POST", "/_emulator/credential-report/expire"): self._ctl_expire_credential_report,
+            ("POST", "/_emulator/credential-report/delay"): self._ctl_credential_report_delay,
+            ("POST", "/_emulator/password-last-changed"): self._ctl_password_last_changed,
+            ("POST", "/_emulator/secret-dates"): self._ctl_secret_dates,
         }
 
     def reset(self) -> None:
@@ -995,9 +1136,15 @@ class EmulatorApp(SchedulerCorrections, EventsCorrections):
             # Also drops what the emulator keeps on moto's objects: rotation
             # rules, version dates, schedules' client tokens.
             moto_api_backend.reset()
+            # moto's reset keeps this map (member account -> management
+            # account): a member of a former organisation could neither join
+            # nor create one.
+            organizations_backends.master_accounts.clear()
             self.password_history.clear()
             self.denied.clear()
             self.previous_reset_flag.clear()
+            self.password_changed.clear()
+            self._reset_credential_reports()
         self.control.reset()
 
     def _ctl_reset(self, payload: dict, query: dict) -> Response:
@@ -1036,8 +1183,11 @@ class EmulatorApp(SchedulerCorrections, EventsCorrections):
         kind = str(payload.get("kind", ""))
         nth = payload.get("nth", 1)
         count = payload.get("count", 1)
+        account = payload.get("account")
         if not isinstance(action, str) or not action:
             raise _ControlError(400, "'action' must be an API action name or '*'")
+        if account is not None and (not isinstance(account, str) or not ACCOUNT_ID_RE.fullmatch(account)):
+            raise _ControlError(400, "'account' must be a 12-digit account id")
         if kind not in FAULT_KINDS:
             raise _ControlError(400, f"'kind' must be one of {list(FAULT_KINDS)}")
         if not isinstance(nth, int) or not isinstance(count, int) or nth < 1 or count < 1:
@@ -1053,7 +1203,7 @@ class EmulatorApp(SchedulerCorrections, EventsCorrections):
             raise _ControlError(
                 400, f"fault kind {kind!r} exists only for IAM actions; name an IAM action explicitly"
             )
-        self.control.add_fault(action, kind, nth, count)
+        self.control.add_fault(action, kind, nth, count, account)
         return _control_ok({"status": "ok", "faults": self.control.faults()})
 
     def _ctl_clear_faults(self, payload: dict, query: dict) -> Response:
@@ -1090,6 +1240,11 @@ class EmulatorApp(SchedulerCorrections, EventsCorrections):
         token = payload.get("ClientRequestToken")
         if not isinstance(token, str) or not 32 <= len(token) <= 64:
             raise _ControlError(400, "'ClientRequestToken' must be a 32-64 character string")
+        given_rotation_token = payload.get("RotationToken")
+        if given_rotation_token is not None and (
+            not isinstance(given_rotation_token, str) or not 36 <= len(given_rotation_token) <= 256
+        ):
+            raise _ControlError(400, "'RotationToken' must be a 36-256 character string")
         rules = parse_rotation_rules(payload["RotationRules"]) if "RotationRules" in payload else None
         with self.aws_lock:
             secret = self._ctl_secret(payload)
@@ -1098,10 +1253,22 @@ class EmulatorApp(SchedulerCorrections, EventsCorrections):
                 raise _ControlError(409, f"version {token} already exists with a value")
             # Only one version can carry AWSPENDING.
             self._add_pending_version(secret, token)
-            lambda_arn = payload.get("RotationLambdaARN") or secret.rotation_lambda_arn or DEFAULT_ROTATION_LAMBDA
+            lambda_arn = (
+                payload.get("RotationLambdaARN") or secret.rotation_lambda_arn or self.default_rotation_lambda(secret)
+            )
             shown = self._enable_rotation(secret, lambda_arn, rules)
+            rotation_token = self._start_rotation_token(secret, token, lambda_arn, given_rotation_token)
+            secret.last_changed_date = _now()
             stages = {vid: list(v["version_stages"]) for vid, v in secret.versions.items()}
-        return _control_ok({"status": "ok", "ARN": secret.arn, "VersionIdsToStages": stages, "RotationRules": shown})
+        return _control_ok(
+            {
+                "status": "ok",
+                "ARN": secret.arn,
+                "VersionIdsToStages": stages,
+                "RotationRules": shown,
+                "RotationToken": rotation_token,
+            }
+        )
 
     def _ctl_version_created(self, payload: dict, query: dict) -> Response:
         """Set a version's creation time (ListSecretVersionIds' / GetSecretValue's CreatedDate)."""
@@ -1155,12 +1322,79 @@ class EmulatorApp(SchedulerCorrections, EventsCorrections):
             secret.rotation_requested = True
             secret.rotation_enabled = enabled
             if enabled and not secret.rotation_lambda_arn:
-                secret.rotation_lambda_arn = DEFAULT_ROTATION_LAMBDA
+                secret.rotation_lambda_arn = self.default_rotation_lambda(secret)
             if enabled or rules is not None:
                 shown = self._set_rotation_rules(secret, rules)
             else:
                 shown = self._shown_rotation_rules(secret)
         return _control_ok({"status": "ok", "RotationEnabled": enabled, "RotationRules": shown})
+
+    def _ctl_organization(self, payload: dict, query: dict) -> Response:
+        """Seed an organisation: management account + member accounts with known ids (correction 12)."""
+        management = payload.get("ManagementAccountId", DEFAULT_ACCOUNT_ID)
+        members = payload.get("AccountIds", [])
+        org_id = payload.get("OrganizationId")
+        if not isinstance(management, str) or not ACCOUNT_ID_RE.fullmatch(management):
+            raise _ControlError(400, "'ManagementAccountId' must be a 12-digit account id")
+        if not isinstance(members, list) or not all(isinstance(m, str) and ACCOUNT_ID_RE.fullmatch(m) for m in members):
+            raise _ControlError(400, "'AccountIds' must be a list of 12-digit account ids")
+        if org_id is not None and (not isinstance(org_id, str) or not ORG_ID_RE.fullmatch(org_id)):
+            raise _ControlError(400, "'OrganizationId' must match o-[a-z0-9]{10,32}")
+        try:
+            seeded = self.seed_organization(management, members, org_id)
+        except LookupError as err:
+            raise _ControlError(409, str(err.args[0])) from None
+        return _control_ok({"status": "ok", **seeded})
+
+    def _ctl_expire_credential_report(self, payload: dict, query: dict) -> Response:
+        account = payload.get("AccountId", DEFAULT_ACCOUNT_ID)
+        with self.aws_lock:
+            expired = self.expire_credential_report(account)
+        return _control_ok({"status": "ok", "expired": expired})
+
+    def _ctl_credential_report_delay(self, payload: dict, query: dict) -> Response:
+        seconds = payload.get("Seconds")
+        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or not 0 <= seconds <= MAX_DELAY_SECONDS:
+            raise _ControlError(400, f"'Seconds' must be a number within 0-{MAX_DELAY_SECONDS}")
+        with self.aws_lock:
+            self.set_credential_report_delay(seconds)
+        return _control_ok({"status": "ok", "Seconds": seconds})
+
+    def _ctl_password_last_changed(self, payload: dict, query: dict) -> Response:
+        """Back-date (or set) a user's password_last_changed in the credential report."""
+        name = payload.get("UserName")
+        when = payload.get("PasswordLastChanged")
+        account = payload.get("AccountId", DEFAULT_ACCOUNT_ID)
+        if not isinstance(name, str) or not name:
+            raise _ControlError(400, "'UserName' is required")
+        if isinstance(when, bool) or not isinstance(when, (int, float)) or when < 0:
+            raise _ControlError(400, "'PasswordLastChanged' must be epoch seconds (a number >= 0)")
+        with self.aws_lock:
+            user = iam_backends[account]["aws"].users.get(name)
+            if user is None:
+                raise _ControlError(404, f"no IAM user {name!r} in account {account}")
+            if not user.password:
+                raise _ControlError(409, f"IAM user {name!r} has no console password (login profile)")
+            self.password_changed[(account, name)] = float(when)
+        return _control_ok({"status": "ok", "UserName": name, "PasswordLastChanged": when})
+
+    def _ctl_secret_dates(self, payload: dict, query: dict) -> Response:
+        """Set a secret's CreatedDate / LastRotatedDate / LastChangedDate (epoch seconds; LastRotatedDate may be null)."""
+        keys = {"CreatedDate": "created_date", "LastRotatedDate": "last_rotation_date", "LastChangedDate": "last_changed_date"}
+        given = {k: payload[k] for k in keys if k in payload}
+        if not given:
+            raise _ControlError(400, f"give at least one of {list(keys)}")
+        for key, value in given.items():
+            if value is None and key == "LastRotatedDate":
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+                raise _ControlError(400, f"'{key}' must be epoch seconds (a number >= 0)")
+        with self.aws_lock:
+            secret = self._ctl_secret(payload)
+            for key, value in given.items():
+                setattr(secret, keys[key], value)
+            shown = {key: getattr(secret, attr) for key, attr in keys.items()}
+        return _control_ok({"status": "ok", "ARN": secret.arn, **shown})
 
     def _ctl_iam_password(self, payload: dict, query: dict) -> Response:
         name = query.get("user")

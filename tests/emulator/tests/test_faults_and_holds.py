@@ -98,7 +98,7 @@ def test_a_call_held_after_is_applied_and_answered_on_release(iam, control):
     control.hold(1, "after")
     thread, result = _in_thread(lambda: iam.create_user(UserName="alice"))
     state = control.wait_held()
-    assert state["call"] == {"index": 1, "service": "iam", "action": "CreateUser"}
+    assert state["call"] == {"index": 1, "service": "iam", "action": "CreateUser", "account": "123456789012"}
     assert iam.get_user(UserName="alice")["User"]["UserName"] == "alice"  # applied already
     assert thread.is_alive()
     assert control.release() is True

@@ -140,6 +140,7 @@ def test_list_secret_version_ids_is_logged_under_secretsmanager(sm, control, sec
         "index": 2,
         "service": "secretsmanager",
         "action": "ListSecretVersionIds",
+        "account": "123456789012",
         "status": 200,
         "fault": None,
     }

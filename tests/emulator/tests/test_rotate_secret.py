@@ -127,6 +127,7 @@ def test_rotate_secret_invokes_nothing_and_logs_the_started_rotation(sm, control
         "ClientRequestToken": TOKEN,
         "RotationLambdaARN": LAMBDA,
         "RotateImmediately": True,
+        "RotationToken": None,  # the function is in the secret's account (correction 13)
     }
     assert [c["action"] for c in control.calls()] == ["CreateSecret", "RotateSecret"]
 
