@@ -7,7 +7,10 @@ Runs the release binary through the local Lambda Runtime API against the emulato
 - memory: the process's peak resident set (VmHWM) after a whole rotation;
 - AWS calls per step of one rotation in one process, and with a fresh process per step,
   for both strategies (UpdateLoginProfile, the self-service ChangePassword), writes per
-  rotation, and the calls of each kind of reset decision.
+  rotation, and the calls of each kind of reset decision;
+- organisations: the calls of a rotation in a member account (through the member role),
+  the audit's calls per account and per audited user, and a fleet of rotations across
+  member accounts run by several processes, counting AssumeRole per account.
 Run it with `make bench`; numbers are medians over --runs rotations.
 """
 
@@ -28,7 +31,11 @@ from harness.driver import STEPS  # noqa: E402
 from harness.invariants import WRITE_ACTIONS  # noqa: E402
 from harness.resets import (ADMIN_ROLE, RESET_CONFIG, ResetWorld, console_login, iam_call,  # noqa: E402
                             on_demand, role_identity)
+from harness.organizations import MEMBERS, Organization  # noqa: E402
+from harness.runtime_api import FUNCTION_ARN  # noqa: E402
 from rotation_emulator import start_emulator  # noqa: E402
+
+AUDIT = {"source": "iam-password-rotation", "detail-type": "IAM Password Audit Requested", "detail": {}}
 
 
 def peak_rss_kib(pid: int) -> int:
@@ -104,6 +111,55 @@ def calls_with_a_fresh_process_per_step(aws: Aws, url: str, binary: Path) -> dic
     return calls
 
 
+def organisation_calls(aws: Aws, url: str, binary: Path, accounts: int = 2, per_account: int = 5,
+                       processes: int = 3) -> dict:
+    """A member-account rotation's calls; the audit's calls; a fleet across member accounts."""
+    aws.control.reset()
+    org = Organization(aws)
+    function = LocalLambda(url, config=org.config(), binary=binary)
+    driver = SecretsManagerDriver(aws, function)
+    first = org.bound_user(MEMBERS[0], "org-first")
+    aws.control.clear_calls()
+    record, _ = org.rotate(driver, first, MEMBERS[0])
+    assert record.succeeded, record.last_error
+    cross = [c["action"] for c in aws.control.calls() if c["action"] != "RotateSecret"]
+    second = org.bound_user(MEMBERS[0], "org-second")
+    aws.control.clear_calls()
+    record, _ = org.rotate(driver, second, MEMBERS[0])
+    assert record.succeeded, record.last_error
+    warm = [c["action"] for c in aws.control.calls() if c["action"] != "RotateSecret"]
+    # The audit: one more console user per account, so the per-user cost shows as a difference.
+    aws.control.clear_calls()
+    small = function.invoke(AUDIT)
+    assert small.ok, small
+    small_calls = aws.control.counts(account=MEMBERS[0])
+    org.client("iam", MEMBERS[0]).create_user(UserName="org-extra")
+    org.client("iam", MEMBERS[0]).create_login_profile(UserName="org-extra", Password="Extra-Passw0rd!")
+    aws.control.expire_credential_report(MEMBERS[0])  # IAM keeps a report 4 hours: make a new one
+    aws.control.clear_calls()
+    large = function.invoke(AUDIT)
+    assert large.ok, large
+    large_calls = aws.control.counts(account=MEMBERS[0])
+    audited = {a["Account"]: a["ConsoleUsers"] for a in large.body["Audit"]["Audited"]}
+    function.stop()
+
+    # The fleet: secrets across the member accounts, rotated by several warm processes.
+    users = [(account, org.bound_user(account, f"fleet-{account[-1]}-{i}"))
+             for account in MEMBERS[:accounts] for i in range(per_account)]
+    functions = [LocalLambda(url, config=org.config(), binary=binary) for _ in range(processes)]
+    drivers = [SecretsManagerDriver(aws, f) for f in functions]
+    aws.control.clear_calls()
+    for index, (account, user) in enumerate(users):
+        record, _ = org.rotate(drivers[index % processes], user, account)
+        assert record.succeeded, record.last_error
+    fleet = {"rotations": len(users), "accounts": accounts, "processes": processes,
+             "assume_role": aws.control.assume_role_counts()}
+    for f in functions:
+        f.stop()
+    return {"cross": cross, "warm": warm, "audit_small": small_calls, "audit_large": large_calls,
+            "audited_users": audited[MEMBERS[0]], "fleet": fleet}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--binary", default=str(REPO / "target/release/iam-password-rotation"))
@@ -119,6 +175,7 @@ def main() -> int:
         cold_calls = calls_with_a_fresh_process_per_step(aws, emulator.url, binary)
         self_service = rotation_in_one_process(aws, emulator.url, binary, "bench-self", self_service=True)
         resets = reset_decision_calls(aws, emulator.url, binary)
+        organisation = organisation_calls(aws, emulator.url, binary)
     finally:
         emulator.stop()
 
@@ -146,6 +203,26 @@ def main() -> int:
     print("|---|---|---|")
     for name, (decision, actions) in resets.items():
         print(f"| {name} | {decision} | {len(actions)}: {', '.join(actions) or 'none'} |")
+    cross, warm_cross = organisation["cross"], organisation["warm"]
+    print("\n| organisations | AWS calls |")
+    print("|---|---|")
+    print(f"| rotation in a member account, first in the process | {len(cross)}: {cross.count('AssumeRole')} "
+          f"AssumeRole (central account) + {len(cross) - cross.count('AssumeRole')} in the member account |")
+    print(f"| rotation in a member account, role already assumed | {len(warm_cross)} "
+          f"({warm_cross.count('AssumeRole')} AssumeRole) |")
+    small, large = organisation["audit_small"], organisation["audit_large"]
+    per_user = {k: large.get(k, 0) - small.get(k, 0) for k in large if large.get(k, 0) != small.get(k, 0)}
+    fixed = {k: v for k, v in small.items() if k not in per_user}
+    def listed(counts: dict) -> str:
+        return ", ".join(f"{action.split(':')[1]} {n}" for action, n in sorted(counts.items()))
+
+    print(f"| audit, per account (through the member role) | {sum(fixed.values())}: {listed(fixed)} |")
+    print(f"| audit, per console user audited | {sum(per_user.values())}: {listed(per_user)} |")
+    fleet = organisation["fleet"]
+    print(f"| fleet: {fleet['rotations']} rotations in {fleet['accounts']} member accounts by "
+          f"{fleet['processes']} processes | AssumeRole per account: "
+          f"{', '.join(f'{a} {n}' for a, n in sorted(fleet['assume_role'].items()))} "
+          f"(one per account per process, for the credentials' hour) |")
     return 0
 
 
