@@ -38,6 +38,9 @@ README = ROOT / "README.md"
 DEPLOY_GUIDE = ROOT / "docs" / "deploy.md"
 SELF_SERVICE_GUIDE = ROOT / "docs" / "self-service.md"
 RESETS_DESIGN = ROOT / "docs" / "resets.md"
+ORGANIZATIONS_GUIDE = ROOT / "docs" / "organizations.md"
+MEMBER_TEMPLATE = ROOT / "member-role.yaml"
+CENTRAL_INVOKE_TEMPLATE = ROOT / "central-invoke.yaml"
 CARGO_TOML = ROOT / "Cargo.toml"
 
 # What event-triggered resets add to the role when at least one trigger is on
@@ -54,12 +57,26 @@ RESET_ACTIONS = {
 }
 # Only when OutcomeEventBusName is set.
 OUTCOME_ACTIONS = {"events:PutEvents"}
+# The audit (docs/organizations.md), on by default (AuditSchedule): the credential report
+# and the secrets' metadata. Account-level calls: they have no ARN to scope them to.
+AUDIT_IAM_READS = {"iam:GenerateCredentialReport", "iam:GetCredentialReport"}
+AUDIT_ACTIONS = AUDIT_IAM_READS | {"secretsmanager:ListSecrets"}
+# Only with OrganizationId: assume the member roles (only of the organisation's accounts),
+# and list the organisation's accounts for the audit (only when AuditAccounts is empty).
+ORGANIZATION_ACTIONS = {"sts:AssumeRole", "organizations:ListAccounts"}
+# The statements granted on "*", each with the only actions that may be: account-level reads.
+ACCOUNT_LEVEL_STATEMENTS = {
+    "ReadAccountPasswordPolicy": {"iam:GetAccountPasswordPolicy"},
+    "ReadCredentialReport": AUDIT_IAM_READS,
+    "ListSecrets": {"secretsmanager:ListSecrets"},
+    "ListOrganizationAccounts": {"organizations:ListAccounts"},
+}
 
 # The AWS calls the function makes, and nothing else (README.md, "Permissions").
 # No kms:Encrypt: Secrets Manager reads with Decrypt and writes with GenerateDataKey.
 # The self-service strategy adds no action: it reads its credentials secrets with
 # secretsmanager:GetSecretValue, and signs GetUser and ChangePassword with the user's key.
-EXPECTED_ACTIONS = RESET_ACTIONS | OUTCOME_ACTIONS | {
+EXPECTED_ACTIONS = RESET_ACTIONS | OUTCOME_ACTIONS | AUDIT_ACTIONS | ORGANIZATION_ACTIONS | {
     "secretsmanager:DescribeSecret",
     "secretsmanager:GetSecretValue",
     "secretsmanager:PutSecretValue",
@@ -110,9 +127,16 @@ DOCUMENTED_CONFIGURATION = {
     "RESET_DRY_RUN": ("ResetDryRun", "false"),
     "RESET_DELAY_MINUTES": ("ResetDelayMinutes", "60"),
     "OUTCOME_EVENT_BUS": ("OutcomeEventBusName", ""),
+    # The audit (docs/organizations.md); USER_PATH is the path the IAM statements are scoped to.
+    "AUDIT_ACCOUNTS": ("AuditAccounts", ""),
+    "AUDIT_RESET_DRIFT": ("AuditResetDrift", "false"),
+    "USER_PATH": ("UserPath", "/"),
 }
 # Set by the template itself, not by parameters (docs/resets.md, "Settings").
 TEMPLATE_SET_ENVIRONMENT = {"FUNCTION_ROLE_ARN", "SCHEDULE_GROUP", "SCHEDULER_ROLE_ARN"}
+# Set from OrganizationId, MemberRoleName and MemberExternalId, empty (unset) without an
+# organisation (docs/organizations.md; tests/deploy/test_organizations.py).
+ORGANIZATION_ENVIRONMENT = {"MEMBER_ROLE_NAME", "MEMBER_EXTERNAL_ID"}
 
 # Event-triggered resets: each trigger's parameter and the rule it creates.
 RESET_TRIGGERS = {
@@ -175,6 +199,8 @@ ALL_TRIGGERS_ON = {
     "OnDemandSenderArns": ",".join(SENDERS),
 }
 FUNCTION_ARN = "arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function:${FunctionName}"
+# An organisation id, for the parameters that turn the cross-account statements on.
+ORGANIZATION_ID = "o-a1b2c3d4e5"
 
 STEPS = {"createSecret", "setSecret", "testSecret", "finishSecret"}
 REQUIRED_EVENT_FIELDS = ("Step", "SecretId", "ClientRequestToken")
@@ -667,7 +693,7 @@ def test_every_configuration_variable_has_a_parameter_with_the_documented_defaul
 
 def test_the_function_gets_no_environment_variable_beyond_the_documented_ones(function):
     variables = set(function["Properties"]["Environment"]["Variables"])
-    assert variables == set(DOCUMENTED_CONFIGURATION) | TEMPLATE_SET_ENVIRONMENT
+    assert variables == set(DOCUMENTED_CONFIGURATION) | TEMPLATE_SET_ENVIRONMENT | ORGANIZATION_ENVIRONMENT
 
 
 def test_every_reset_setting_the_template_sets_is_documented_in_the_design():
@@ -721,19 +747,27 @@ def test_the_function_uses_the_least_privilege_role(function, role_name):
     assert "Policies" not in function["Properties"]
 
 
-def test_every_secrets_manager_statement_but_the_credentials_read_requires_this_function_as_the_rotation_function(
+def test_every_secrets_manager_statement_but_the_credentials_read_and_the_audits_list_requires_this_function(
     template, statements, function
 ):
     secrets_statements = [(c, s) for c, s in statements if any(a.startswith("secretsmanager:") for a in actions_of(s))]
     assert secrets_statements
     function_name = function["Properties"]["FunctionName"]
     assert function_name == {"Ref": "FunctionName"}
-    # The one exception reads the self-service strategy's credentials secrets, which no
+    # One exception reads the self-service strategy's credentials secrets, which no
     # rotation of this function's names: it requires their tag instead (tested below).
     (credentials_condition,) = [c for c, s in secrets_statements if s["Sid"] == CREDENTIALS_READ]
     assert template["Conditions"][credentials_condition] == {"Fn::Equals": [{"Ref": "SelfServiceStrategy"}, "true"]}
+    # The other is the audit's ListSecrets: metadata only (never a value), and an action
+    # with no resource-level permission, so granted on "*" and only with an audit.
+    (list_condition, list_statement), = [(c, s) for c, s in secrets_statements if s["Sid"] == "ListSecrets"]
+    assert template["Conditions"][list_condition] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "AuditSchedule"}, ""]}]}
+    assert actions_of(list_statement) == {"secretsmanager:ListSecrets"}
+    assert list_statement["Resource"] == "*" and "Condition" not in list_statement
     for _, statement in secrets_statements:
         assert all(a.startswith("secretsmanager:") for a in actions_of(statement))
+        if statement["Sid"] == "ListSecrets":
+            continue
         assert flatten(statement["Resource"]) == SECRETS_ARN
         if statement["Sid"] == CREDENTIALS_READ:
             continue
@@ -765,10 +799,13 @@ def test_create_login_profile_is_granted_only_when_create_login_profile_and_the_
                 assert condition_is_true(template, condition, parameters) is expected, parameters
 
 
-def test_only_the_account_password_policy_is_granted_on_every_resource(statements):
+def test_only_account_level_reads_are_granted_on_every_resource(statements):
+    # The account password policy, the audit's credential report and secret list, and the
+    # organisation's accounts: calls that have no resource ARN to scope them to.
     for _, statement in statements:
         if "*" in as_list(statement["Resource"]):
-            assert actions_of(statement) == {"iam:GetAccountPasswordPolicy"}
+            assert actions_of(statement) == ACCOUNT_LEVEL_STATEMENTS[statement["Sid"]], statement["Sid"]
+            assert "Condition" not in statement
 
 
 def test_kms_is_granted_only_for_the_given_key_and_only_via_secrets_manager(template, statements):
@@ -870,8 +907,10 @@ def test_without_the_update_login_profile_strategy_the_role_has_no_iam_write_act
     }
     granted = iam_actions_granted(template, role_name, **parameters)
     assert not granted & IAM_USER_WRITES
-    # Only the reads, and with a trigger on the scheduler role passed to Scheduler alone.
-    assert granted == (IAM_READS if triggers == "all triggers off" else IAM_READS | {"iam:PassRole"})
+    # Only the reads (the audit's credential report included), and with a trigger on the
+    # scheduler role passed to Scheduler alone.
+    reads = IAM_READS | AUDIT_IAM_READS
+    assert granted == (reads if triggers == "all triggers off" else reads | {"iam:PassRole"})
     by_sid = statements_for(template, role_name, **parameters)
     assert "UpdateConsolePasswordsOfUsersUnderPath" not in by_sid
     assert "CreateConsolePasswordsOfUsersUnderPath" not in by_sid
@@ -880,8 +919,10 @@ def test_without_the_update_login_profile_strategy_the_role_has_no_iam_write_act
 
 
 def test_with_the_update_login_profile_strategy_the_role_keeps_its_password_writes(template, role_name):
-    assert iam_actions_granted(template, role_name) == IAM_READS | {"iam:UpdateLoginProfile", "iam:PassRole"}
-    assert iam_actions_granted(template, role_name, CreateLoginProfile="true", **ALL_TRIGGERS_OFF) == (
+    assert iam_actions_granted(template, role_name) == (
+        IAM_READS | AUDIT_IAM_READS | {"iam:UpdateLoginProfile", "iam:PassRole"}
+    )
+    assert iam_actions_granted(template, role_name, CreateLoginProfile="true", AuditSchedule="", **ALL_TRIGGERS_OFF) == (
         IAM_READS | IAM_USER_WRITES
     )
     # Both strategies at once: each secret chooses its own.
@@ -944,7 +985,10 @@ def test_read_change_password_credentials_grants_only_get_secret_value_on_secret
 
 
 def test_the_self_service_strategy_adds_no_action_the_function_does_not_call(template, role_name):
-    everything = {**ALL_TRIGGERS_ON, "SelfServiceStrategy": "true", "CreateLoginProfile": "true", "KmsKeyArn": FAKE_KMS_KEY}
+    everything = {
+        **ALL_TRIGGERS_ON, "SelfServiceStrategy": "true", "CreateLoginProfile": "true", "KmsKeyArn": FAKE_KMS_KEY,
+        "OrganizationId": ORGANIZATION_ID,
+    }
     by_sid = statements_for(template, role_name, **everything)
     assert set().union(*(actions_of(s) for s in by_sid.values())) == EXPECTED_ACTIONS
     # The secrets' key, when there is one, decrypts the credentials secrets too: no second KMS statement.
@@ -1036,13 +1080,18 @@ def test_each_trigger_creates_its_rule_only_when_its_parameter_is_on(template, p
 
 
 def test_no_rule_and_no_reset_resource_exists_when_every_trigger_is_off(template):
-    created = resources_for(template, **ALL_TRIGGERS_OFF)
+    # Without the audit too, whose own schedule group and role are not the resets'.
+    created = resources_for(template, **ALL_TRIGGERS_OFF, AuditSchedule="")
     reset_types = {
         "AWS::Events::Rule", "AWS::Events::EventBus", "AWS::Events::EventBusPolicy",
-        "AWS::SecurityHub::ActionTarget", "AWS::Scheduler::ScheduleGroup",
+        "AWS::SecurityHub::ActionTarget", "AWS::Scheduler::ScheduleGroup", "AWS::Scheduler::Schedule",
     }
     assert not [n for n, r in created.items() if r["Type"] in reset_types]
     assert [n for n, r in created.items() if r["Type"] == "AWS::IAM::Role"] == ["FunctionRole"]
+    with_audit = resources_for(template, **ALL_TRIGGERS_OFF)
+    assert {n for n, r in with_audit.items() if r["Type"] in reset_types | {"AWS::IAM::Role"}} == {
+        "FunctionRole", "AuditScheduleGroup", "AuditSchedulerRole", "AuditInvocationSchedule",
+    }
 
 
 def test_the_trigger_parameters_have_the_documented_defaults(template):
@@ -1302,6 +1351,38 @@ LINT_COMBINATIONS = {
     # No IAM write at all (docs/self-service.md).
     "template.yaml self-service strategy only": (TEMPLATE, {**SELF_SERVICE_ONLY, "KmsKeyArn": FAKE_KMS_KEY}),
     "template.yaml self-service strategy only, all triggers off": (TEMPLATE, {**SELF_SERVICE_ONLY, **ALL_TRIGGERS_OFF}),
+    # Organisations and the audit (docs/organizations.md; tests/deploy/test_organizations.py).
+    "template.yaml organisation, every trigger, audit resets drift": (
+        TEMPLATE,
+        {**ALL_TRIGGERS_ON, "OrganizationId": ORGANIZATION_ID, "AuditResetDrift": "true", "KmsKeyArn": FAKE_KMS_KEY},
+    ),
+    "template.yaml organisation, listed accounts, own external id, no triggers": (
+        TEMPLATE,
+        {**ALL_TRIGGERS_OFF, "OrganizationId": ORGANIZATION_ID, "AuditAccounts": "111111111111,222222222222",
+         "MemberExternalId": "rotation-external-id"},
+    ),
+    "template.yaml no audit": (TEMPLATE, {"AuditSchedule": ""}),
+    "member-role.yaml defaults": (MEMBER_TEMPLATE, {
+        "CentralRoleArn": "arn:aws:iam::123456789012:role/iam-password-rotation-FunctionRole-AbCdEf",
+        "CentralFunctionArn": "arn:aws:lambda:eu-west-1:123456789012:function:iam-password-rotation",
+        "ExternalId": ORGANIZATION_ID, "OrganizationId": ORGANIZATION_ID,
+    }),
+    "member-role.yaml everything": (MEMBER_TEMPLATE, {
+        "CentralRoleArn": "arn:aws:iam::123456789012:role/iam-password-rotation-FunctionRole-AbCdEf",
+        "CentralFunctionArn": "arn:aws:lambda:eu-west-1:123456789012:function:iam-password-rotation",
+        "ExternalId": ORGANIZATION_ID, "OrganizationId": ORGANIZATION_ID, "UserPath": "/rotated/",
+        "CreateLoginProfile": "true", "KmsKeyArn": "arn:aws:kms:eu-west-1:210987654321:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+    }),
+    "member-role.yaml no writes, no resets, no audit": (MEMBER_TEMPLATE, {
+        "CentralRoleArn": "arn:aws:iam::123456789012:role/iam-password-rotation-FunctionRole-AbCdEf",
+        "CentralFunctionArn": "arn:aws:lambda:eu-west-1:123456789012:function:iam-password-rotation",
+        "ExternalId": ORGANIZATION_ID, "OrganizationId": ORGANIZATION_ID, "UpdateLoginProfileStrategy": "false",
+        "RequireBindingTag": "false", "AllowResets": "false", "AllowAudit": "false",
+    }),
+    "central-invoke.yaml": (CENTRAL_INVOKE_TEMPLATE, {
+        "FunctionArn": "arn:aws:lambda:eu-west-1:123456789012:function:iam-password-rotation",
+        "MemberAccountIds": "111111111111,222222222222",
+    }),
     "forwarding.yaml everything": (
         FORWARDING,
         {"TargetEventBusArn": "arn:aws:events:eu-west-1:123456789012:event-bus/default",
@@ -1654,9 +1735,20 @@ CDK_ALL_TRIGGERS_ON = (
     "onDemandResets=true", "securityHubResets=true", "breakGlassResets=true", "checkoutResets=true",
     "driftRepair=true", f"outcomeEventBusName={OUTCOME_BUS}", f"onDemandSenderArns={','.join(SENDERS)}",
 )
-CDK_ALL_TRIGGERS_OFF = ("onDemandResets=false",)
+# Without the audit too: its schedule group and role are not reset resources, but they are
+# resources the test below must not find.
+CDK_ALL_TRIGGERS_OFF = ("onDemandResets=false", "auditSchedule=")
 # The strategies' context values, and the settings the app must refuse as the template's Rules do.
 CDK_SELF_SERVICE_ONLY = ("selfServiceStrategy=true", "updateLoginProfileStrategy=false", "example=false")
+CDK_ORGANIZATION = (
+    f"organizationId={ORGANIZATION_ID}", "memberRoleName=rotator", "auditResetDrift=true", "breakGlassResets=true",
+    "auditSchedule=cron(0 6 * * ? *)",
+)
+# The template's parameters that give what the CDK app synthesizes with CDK_ORGANIZATION.
+ORGANIZATION_PARAMETERS = {
+    "OrganizationId": ORGANIZATION_ID, "MemberRoleName": "rotator", "AuditResetDrift": "true", "BreakGlassResets": "true",
+    "AuditSchedule": "cron(0 6 * * ? *)",
+}
 CDK_REFUSED = {
     "example without the UpdateLoginProfile strategy": ("updateLoginProfileStrategy=false",),
     "CREATE_LOGIN_PROFILE without the UpdateLoginProfile strategy": (
@@ -1674,6 +1766,8 @@ def cdk_templates() -> dict[str, dict]:
         "no binding tag, no triggers": (f"kmsKeyArn={FAKE_KMS_KEY}", "REQUIRE_BINDING_TAG=false", *CDK_ALL_TRIGGERS_OFF),
         "self-service only": (f"kmsKeyArn={FAKE_KMS_KEY}", *CDK_SELF_SERVICE_ONLY),
         "both strategies": (f"kmsKeyArn={FAKE_KMS_KEY}", "selfServiceStrategy=true"),
+        # Organisations and the audit (docs/organizations.md), with drift resets and sign-ins.
+        "organisation": (f"kmsKeyArn={FAKE_KMS_KEY}", *CDK_ORGANIZATION),
         **CDK_REFUSED,
     }, refused=frozenset(CDK_REFUSED))
 
@@ -1731,7 +1825,7 @@ def test_the_cdk_app_synthesizes_a_role_with_the_same_actions_and_conditions(cdk
     assert not resources_of_type(cdk_template, "AWS::IAM::Policy"), "nothing may add statements beside the role's own"
     assert_same_statements(cdk_template, template, role_name, **CDK_EQUIVALENT_PARAMETERS)
     for statement in statements_of_cdk(cdk_template).values():
-        if any(a.startswith("secretsmanager:") for a in actions_of(statement)):
+        if any(a.startswith("secretsmanager:") for a in actions_of(statement)) and statement["Sid"] != "ListSecrets":
             arn = flatten(statement["Condition"]["StringEquals"]["secretsmanager:resource/AllowRotationLambdaArn"])
             assert arn.endswith(":function:iam-password-rotation")
         if actions_of(statement) & IAM_USER_ACTIONS:
@@ -1740,7 +1834,7 @@ def test_the_cdk_app_synthesizes_a_role_with_the_same_actions_and_conditions(cdk
             assert statement["Resource"] == FAKE_KMS_KEY
             assert "kms:ViaService" in statement["Condition"]["StringEquals"]
         if "*" in as_list(statement["Resource"]):
-            assert actions_of(statement) == {"iam:GetAccountPasswordPolicy"}
+            assert actions_of(statement) == ACCOUNT_LEVEL_STATEMENTS[statement["Sid"]]
 
 
 def test_with_every_trigger_on_the_cdk_role_has_the_templates_actions_and_conditions(
@@ -1750,7 +1844,7 @@ def test_with_every_trigger_on_the_cdk_role_has_the_templates_actions_and_condit
         cdk_template_with_all_triggers, template, role_name, **CDK_EQUIVALENT_PARAMETERS, **ALL_TRIGGERS_ON
     )
     granted = set().union(*(actions_of(s) for s in statements_of_cdk(cdk_template_with_all_triggers).values()))
-    assert granted == EXPECTED_ACTIONS
+    assert granted == EXPECTED_ACTIONS - ORGANIZATION_ACTIONS, "no organisation in this synth"
 
 
 def test_with_every_trigger_on_the_cdk_app_creates_the_templates_reset_resources(
@@ -1776,15 +1870,18 @@ def test_with_every_trigger_on_the_cdk_app_creates_the_templates_reset_resources
     assert cdk_permissions.keys() == sam_permissions.keys()
     for name, permission in cdk_permissions.items():
         assert normalized(permission["Properties"]) == normalized(sam_permissions[name]["Properties"]), name
-    # The scheduler role: the same trust and the same single statement.
-    (cdk_role,) = [r for n, r in resources_of_type(cdk, "AWS::IAM::Role").items() if n != function_role_of_cdk(cdk)]
-    sam_role = sam["SchedulerRole"]["Properties"]
-    assert normalized(cdk_role["Properties"]["AssumeRolePolicyDocument"]["Statement"]) == normalized(
-        sam_role["AssumeRolePolicyDocument"]["Statement"]
-    )
-    cdk_statements = [s for p in cdk_role["Properties"]["Policies"] for s in as_list(p["PolicyDocument"]["Statement"])]
-    sam_statements = [s for p in sam_role["Policies"] for s in as_list(p["PolicyDocument"]["Statement"])]
-    assert normalized(cdk_statements) == normalized(sam_statements)
+    # The scheduler roles (the resets', and the audit's): the same trust and the same single statement.
+    cdk_roles = {re.sub(r"[0-9A-F]{8}$", "", n): r for n, r in resources_of_type(cdk, "AWS::IAM::Role").items()
+                 if n != function_role_of_cdk(cdk)}
+    assert set(cdk_roles) == {"SchedulerRole", "AuditSchedulerRole"}
+    for name, cdk_role in cdk_roles.items():
+        sam_role = sam[name]["Properties"]
+        assert normalized(cdk_role["Properties"]["AssumeRolePolicyDocument"]["Statement"]) == normalized(
+            sam_role["AssumeRolePolicyDocument"]["Statement"]
+        ), name
+        cdk_statements = [s for p in cdk_role["Properties"]["Policies"] for s in as_list(p["PolicyDocument"]["Statement"])]
+        sam_statements = [s for p in sam_role["Policies"] for s in as_list(p["PolicyDocument"]["Statement"])]
+        assert normalized(cdk_statements) == normalized(sam_statements), name
 
 
 def test_with_every_trigger_on_the_cdk_function_gets_the_templates_environment(
@@ -1794,6 +1891,32 @@ def test_with_every_trigger_on_the_cdk_function_gets_the_templates_environment(
     parameters = {**CDK_EQUIVALENT_PARAMETERS, **ALL_TRIGGERS_ON}
     expected = resolved(template, function["Properties"]["Environment"]["Variables"], parameters)
     assert normalized(fn["Properties"]["Environment"]["Variables"]) == normalized(expected)
+
+
+def test_with_an_organisation_the_cdk_app_has_the_templates_statements_audit_schedule_bus_policy_and_environment(
+    cdk_templates, template, role_name, function
+):
+    cdk = cdk_templates["organisation"]
+    parameters = {**CDK_EQUIVALENT_PARAMETERS, **ORGANIZATION_PARAMETERS}
+    assert_same_statements(cdk, template, role_name, **parameters)
+    assert {"AssumeMemberRolesInOrganizationOnly", "ListOrganizationAccounts", "ReadCredentialReport", "ListSecrets",
+            "StartRotationsOfSecretsThatNameThisFunction"} <= set(statements_of_cdk(cdk))
+    _, fn = only_resource_of_type(cdk, "AWS::Lambda::Function")
+    expected = resolved(template, function["Properties"]["Environment"]["Variables"], parameters)
+    assert normalized(fn["Properties"]["Environment"]["Variables"]) == normalized(expected)
+    assert fn["Properties"]["Environment"]["Variables"]["MEMBER_EXTERNAL_ID"] == ORGANIZATION_ID
+    sam = {n: resolved(template, r, parameters) for n, r in resources_for(template, **parameters).items()}
+    for type_name in ("AWS::Scheduler::Schedule", "AWS::Scheduler::ScheduleGroup", "AWS::Events::EventBusPolicy"):
+        cdk_resources = resources_of_type(cdk, type_name)
+        assert cdk_resources.keys() == {n for n, r in sam.items() if r["Type"] == type_name}, type_name
+        for name, resource in cdk_resources.items():
+            assert normalized(resource["Properties"]) == normalized(sam[name]["Properties"]), name
+    schedule = cdk["Resources"]["AuditInvocationSchedule"]["Properties"]
+    assert json.loads(schedule["Target"]["Input"]) == {
+        "source": "iam-password-rotation", "detail-type": "IAM Password Audit Requested", "detail": {},
+    }
+    # The same outputs the member template's parameters come from.
+    assert {"FunctionArn", "FunctionRoleArn", "MemberExternalId"} <= set(cdk["Outputs"])
 
 
 def test_with_every_trigger_off_the_cdk_app_adds_no_reset_resource_or_action(cdk_template_without_binding_tag_or_triggers):
@@ -1819,7 +1942,9 @@ def test_the_cdk_app_deploys_the_function_like_the_template(cdk_template, functi
     assert props["MemorySize"] == function["Properties"]["MemorySize"]
     assert props["Timeout"] == function["Properties"]["Timeout"]
     assert props["LoggingConfig"]["LogFormat"] == "JSON"
-    assert set(props["Environment"]["Variables"]) == set(DOCUMENTED_CONFIGURATION) | TEMPLATE_SET_ENVIRONMENT
+    assert set(props["Environment"]["Variables"]) == (
+        set(DOCUMENTED_CONFIGURATION) | TEMPLATE_SET_ENVIRONMENT | ORGANIZATION_ENVIRONMENT
+    )
     _, permission = secrets_manager_permission(cdk_template)
     assert permission["Properties"]["SourceAccount"] == {"Ref": "AWS::AccountId"}
 
@@ -1869,7 +1994,7 @@ def test_with_only_the_self_service_strategy_the_cdk_role_has_the_templates_stat
     by_sid = statements_of_cdk(cdk)
     granted = {a for s in by_sid.values() for a in actions_of(s) if a.startswith("iam:")}
     assert not granted & IAM_USER_WRITES
-    assert granted == IAM_READS | {"iam:PassRole"}, "on-demand resets are on by default"
+    assert granted == IAM_READS | AUDIT_IAM_READS | {"iam:PassRole"}, "on-demand resets and the audit are on by default"
     statement = by_sid[CREDENTIALS_READ]
     assert actions_of(statement) == {"secretsmanager:GetSecretValue"}
     assert statement["Condition"] == {
@@ -1911,7 +2036,10 @@ def test_the_cdk_app_grants_no_kms_encrypt(cdk_template):
 # Documentation and publishing
 
 # Files whose relative links and file references must point into the repository.
-DOCUMENTS = [README, DEPLOY_GUIDE, SELF_SERVICE_GUIDE, CDK_DIR / "README.md", TEMPLATE, FORWARDING, EVENTS / "README.md"]
+DOCUMENTS = [
+    README, DEPLOY_GUIDE, SELF_SERVICE_GUIDE, RESETS_DESIGN, ORGANIZATIONS_GUIDE, CDK_DIR / "README.md", TEMPLATE,
+    FORWARDING, MEMBER_TEMPLATE, CENTRAL_INVOKE_TEMPLATE, EVENTS / "README.md",
+]
 FILE_REFERENCE = r"[\w.-]+(?:/[\w.-]+)*\.(?:md|yaml|yml|toml|json|ts|py|txt|rs|lock)"
 SAR_FIELDS = (
     "Name", "Description", "Author", "SpdxLicenseId", "LicenseUrl", "ReadmeUrl", "Labels",
@@ -2034,7 +2162,7 @@ def test_the_readme_and_the_guide_recommend_a_dedicated_user_path():
 def test_the_readme_permissions_table_has_one_row_per_statement_with_its_actions(template, role_name):
     by_sid = statements_for(
         template, role_name, CreateLoginProfile="true", KmsKeyArn=FAKE_KMS_KEY, SelfServiceStrategy="true",
-        **ALL_TRIGGERS_ON,
+        OrganizationId=ORGANIZATION_ID, **ALL_TRIGGERS_ON,
     )
     rows = {}
     for line in markdown_section(README, "Permissions").splitlines():

@@ -7,6 +7,7 @@ import * as path from 'path';
 import * as cdk from 'aws-cdk-lib';
 import {
   PasswordRotationStack, RotationConfig, DEFAULT_CONFIG, DEFAULT_RESETS, DEFAULT_STRATEGIES, ResetOptions, StrategyOptions,
+  AuditOptions, DEFAULT_AUDIT, OrganizationOptions, DEFAULT_ORGANIZATION,
 } from '../lib/rotation-stack';
 
 const app = new cdk.App();
@@ -62,6 +63,20 @@ const strategies: StrategyOptions = {
   selfService: flag('selfServiceStrategy', DEFAULT_STRATEGIES.selfService),
 };
 
+// The reconciliation audit and the organisation's member accounts (docs/organizations.md):
+// the same options as template.yaml's AuditSchedule, AuditAccounts, AuditResetDrift,
+// OrganizationId, MemberRoleName and MemberExternalId. -c auditSchedule= turns the audit off.
+const audit: AuditOptions = {
+  schedule: context('auditSchedule', DEFAULT_AUDIT.schedule),
+  accounts: context('auditAccounts', DEFAULT_AUDIT.accounts),
+  resetDrift: flag('auditResetDrift', DEFAULT_AUDIT.resetDrift),
+};
+const organization: OrganizationOptions = {
+  organizationId: context('organizationId', DEFAULT_ORGANIZATION.organizationId),
+  memberRoleName: context('memberRoleName', DEFAULT_ORGANIZATION.memberRoleName),
+  memberExternalId: context('memberExternalId', DEFAULT_ORGANIZATION.memberExternalId),
+};
+
 new PasswordRotationStack(app, context('stackName', 'IamPasswordRotation'), {
   description: 'iam-password-rotation: Secrets Manager rotation of IAM console passwords',
   // Environment-agnostic unless CDK_DEFAULT_ACCOUNT/REGION are known (cdk deploy sets
@@ -80,4 +95,6 @@ new PasswordRotationStack(app, context('stackName', 'IamPasswordRotation'), {
   exampleUserName: example ? context('exampleUserName', 'password-rotation-example') : undefined,
   resets,
   strategies,
+  audit,
+  organization,
 });

@@ -90,6 +90,43 @@ export const DEFAULT_RESETS: ResetOptions = {
   outcomeEventBusName: '',
 };
 
+/** The audit (docs/organizations.md): the same options as template.yaml's parameters. */
+export interface AuditOptions {
+  /** EventBridge Scheduler expression of the audit; '' = no audit, no audit permission (AuditSchedule). */
+  readonly schedule: string;
+  /** AUDIT_ACCOUNTS: comma-separated account ids, '' = the organisation's (or this account) (AuditAccounts). */
+  readonly accounts: string;
+  /** AUDIT_RESET_DRIFT: start a reset for each drifted user (AuditResetDrift). */
+  readonly resetDrift: boolean;
+}
+
+/** template.yaml's defaults: a daily audit that reports only. */
+export const DEFAULT_AUDIT: AuditOptions = {
+  schedule: 'rate(1 day)',
+  accounts: '',
+  resetDrift: false,
+};
+
+/** Organisations (docs/organizations.md): the same options as template.yaml's parameters. */
+export interface OrganizationOptions {
+  /** The organisation whose member accounts the function serves; '' = this account only (OrganizationId). */
+  readonly organizationId: string;
+  /** MEMBER_ROLE_NAME: the role member-role.yaml creates in each member account (MemberRoleName). */
+  readonly memberRoleName: string;
+  /** MEMBER_EXTERNAL_ID; '' = the organisation's id (MemberExternalId). */
+  readonly memberExternalId: string;
+}
+
+/** template.yaml's defaults: this account only. */
+export const DEFAULT_ORGANIZATION: OrganizationOptions = {
+  organizationId: '',
+  memberRoleName: 'iam-password-rotation-member',
+  memberExternalId: '',
+};
+
+/** What the audit schedule sends the function (docs/organizations.md), as template.yaml writes it. */
+export const AUDIT_REQUEST_INPUT = '{"source": "iam-password-rotation", "detail-type": "IAM Password Audit Requested", "detail": {}}';
+
 /** The rules' event patterns, the same as template.yaml's and forwarding.yaml's. */
 export const RESET_EVENT_PATTERNS = {
   onDemand: {
@@ -139,6 +176,10 @@ export interface PasswordRotationStackProps extends cdk.StackProps {
   readonly resets?: ResetOptions;
   /** The strategies the role allows; DEFAULT_STRATEGIES when absent. */
   readonly strategies?: StrategyOptions;
+  /** The reconciliation audit; DEFAULT_AUDIT when absent. */
+  readonly audit?: AuditOptions;
+  /** The organisation's member accounts; DEFAULT_ORGANIZATION (none) when absent. */
+  readonly organization?: OrganizationOptions;
 }
 
 export class PasswordRotationStack extends cdk.Stack {
@@ -191,8 +232,37 @@ export class PasswordRotationStack extends cdk.Stack {
         throw new Error(`onDemandSenderArns must be IAM role or user ARNs, got ${arn}`);
       }
     }
-    // Every trigger may need the scheduler (delayed resets, retries) and RotateSecret.
-    const anyTrigger = resets.onDemand || resets.securityHub || resets.breakGlass || resets.checkout || resets.drift;
+    // As template.yaml's parameters and rules: the audit and the organisation.
+    const audit = props.audit ?? DEFAULT_AUDIT;
+    const organization = props.organization ?? DEFAULT_ORGANIZATION;
+    if (!/^(|rate\(.+\)|cron\(.+\))$/.test(audit.schedule)) {
+      throw new Error(`auditSchedule must be rate(...), cron(...) or empty, got ${audit.schedule}`);
+    }
+    if (!/^([0-9]{12}(,[0-9]{12})*)?$/.test(audit.accounts)) {
+      throw new Error(`auditAccounts must be comma-separated 12-digit account ids, got ${audit.accounts}`);
+    }
+    if (!/^(|o-[a-z0-9]{10,32})$/.test(organization.organizationId)) {
+      throw new Error(`organizationId must be an organisation id (o-...) or empty, got ${organization.organizationId}`);
+    }
+    if (!/^[A-Za-z0-9_+=,.@-]{1,64}$/.test(organization.memberRoleName)) {
+      throw new Error(`memberRoleName must be a role name, got ${organization.memberRoleName}`);
+    }
+    if (!/^(|[A-Za-z0-9_+=,.@:\/-]{2,1224})$/.test(organization.memberExternalId)) {
+      throw new Error('memberExternalId must be 2-1224 of letters, digits and +=,.@:/_- (or empty)');
+    }
+    const auditOn = audit.schedule !== '';
+    const crossAccount = organization.organizationId !== '';
+    if (audit.resetDrift && !auditOn) {
+      throw new Error('auditResetDrift=true requires an auditSchedule (empty turns the audit off)');
+    }
+    if (audit.accounts !== '' && !crossAccount) {
+      throw new Error('auditAccounts requires organizationId (without it the audit covers this account only)');
+    }
+    const memberExternalId = organization.memberExternalId || organization.organizationId;
+    // Every trigger may need the scheduler (delayed resets, retries) and RotateSecret; so do
+    // the resets the audit starts for drifted users.
+    const anyTrigger = resets.onDemand || resets.securityHub || resets.breakGlass || resets.checkout || resets.drift
+      || (auditOn && audit.resetDrift);
     const scheduleGroupName = `${props.functionName}-resets`;
 
     // Built from the name, not fn.functionArn: the role would otherwise depend on the
@@ -360,6 +430,40 @@ export class PasswordRotationStack extends cdk.Stack {
       }));
     }
 
+    if (auditOn) {
+      // The audit: the credential report, and the secrets' metadata (never a value). Both are
+      // account-level: no ARN to scope them to.
+      statements.push(
+        new iam.PolicyStatement({
+          sid: 'ReadCredentialReport',
+          actions: ['iam:GenerateCredentialReport', 'iam:GetCredentialReport'],
+          resources: ['*'],
+        }),
+        new iam.PolicyStatement({
+          sid: 'ListSecrets',
+          actions: ['secretsmanager:ListSecrets'],
+          resources: ['*'],
+        }),
+      );
+    }
+    if (crossAccount) {
+      // The member role of any account, but only of an account of this organisation.
+      statements.push(new iam.PolicyStatement({
+        sid: 'AssumeMemberRolesInOrganizationOnly',
+        actions: ['sts:AssumeRole'],
+        resources: [`arn:${this.partition}:iam::*:role/${organization.memberRoleName}`],
+        conditions: { StringEquals: { 'aws:ResourceOrgID': organization.organizationId } },
+      }));
+      if (auditOn && audit.accounts === '') {
+        // The organisation's accounts, for an audit of all of them.
+        statements.push(new iam.PolicyStatement({
+          sid: 'ListOrganizationAccounts',
+          actions: ['organizations:ListAccounts'],
+          resources: ['*'],
+        }));
+      }
+    }
+
     // No managed policies (not even AWSLambdaBasicExecutionRole): only the statements above.
     const role = new iam.Role(this, 'FunctionRole', {
       assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
@@ -392,6 +496,12 @@ export class PasswordRotationStack extends cdk.Stack {
         FUNCTION_ROLE_ARN: role.roleArn,
         SCHEDULE_GROUP: scheduleGroup ? scheduleGroup.ref : '',
         SCHEDULER_ROLE_ARN: schedulerRole ? schedulerRole.roleArn : '',
+        // The audit and the organisation (docs/organizations.md); empty = unset.
+        AUDIT_ACCOUNTS: audit.accounts,
+        AUDIT_RESET_DRIFT: String(audit.resetDrift),
+        USER_PATH: props.userPath,
+        MEMBER_ROLE_NAME: crossAccount ? organization.memberRoleName : '',
+        MEMBER_EXTERNAL_ID: crossAccount ? memberExternalId : '',
       },
     });
     fn.node.addDependency(logGroup);
@@ -415,6 +525,46 @@ export class PasswordRotationStack extends cdk.Stack {
       value: fn.functionArn,
       description: 'ARN of the rotation function - pass it as --rotation-lambda-arn to rotate-secret',
     });
+    new cdk.CfnOutput(this, 'FunctionRoleArn', {
+      value: role.roleArn,
+      description: "ARN of the function's execution role - member-role.yaml's CentralRoleArn",
+    });
+    if (crossAccount) {
+      new cdk.CfnOutput(this, 'MemberExternalId', {
+        value: memberExternalId,
+        description: "The external id the function gives member roles - member-role.yaml's ExternalId",
+      });
+    }
+
+    // The audit: a recurring schedule in its own group, with its own role (trusted by
+    // Scheduler for this account's audit group only, allowed only to invoke this function).
+    if (auditOn) {
+      const auditGroup = new scheduler.CfnScheduleGroup(this, 'AuditScheduleGroup', { name: `${props.functionName}-audit` });
+      const auditRole = new iam.Role(this, 'AuditSchedulerRole', {
+        assumedBy: new iam.ServicePrincipal('scheduler.amazonaws.com').withConditions({
+          StringEquals: { 'aws:SourceAccount': this.account, 'aws:SourceArn': auditGroup.attrArn },
+        }),
+        description: `EventBridge Scheduler invokes ${props.functionName} for its reconciliation audit`,
+        inlinePolicies: {
+          'invoke-rotation-function': new iam.PolicyDocument({
+            statements: [new iam.PolicyStatement({
+              sid: 'InvokeThisFunctionOnly',
+              actions: ['lambda:InvokeFunction'],
+              resources: [functionArn],
+            })],
+          }),
+        },
+      });
+      new scheduler.CfnSchedule(this, 'AuditInvocationSchedule', {
+        name: 'audit',
+        groupName: auditGroup.ref,
+        description: `Reconciliation audit of the console passwords ${props.functionName} rotates`,
+        scheduleExpression: audit.schedule,
+        flexibleTimeWindow: { mode: 'OFF' },
+        state: 'ENABLED',
+        target: { arn: fn.functionArn, roleArn: auditRole.roleArn, input: AUDIT_REQUEST_INPUT },
+      });
+    }
 
     // ---- Event-triggered resets: one rule per trigger, each with its own invoke permission
     // whose SourceArn is that rule (L1 constructs, as in template.yaml: the L2 Rule has no
@@ -498,6 +648,21 @@ export class PasswordRotationStack extends cdk.Stack {
     if (resets.drift) {
       // IAM's events reach EventBridge in us-east-1 only: elsewhere, deploy forwarding.yaml there.
       resetRule('DriftRepair', 'Console passwords changed outside the rotation function', RESET_EVENT_PATTERNS.drift);
+    }
+    if (crossAccount && (resets.breakGlass || resets.checkout || resets.drift)) {
+      // Member accounts forward their events (forwarding.yaml) to this default bus: admit the
+      // organisation's principals, and no others.
+      new events.CfnEventBusPolicy(this, 'OrganizationEventsPolicy', {
+        eventBusName: 'default',
+        statementId: `${props.functionName}-org`,
+        statement: {
+          Effect: 'Allow',
+          Principal: '*',
+          Action: 'events:PutEvents',
+          Resource: this.formatArn({ service: 'events', resource: 'event-bus', resourceName: 'default' }),
+          Condition: { StringEquals: { 'aws:PrincipalOrgID': organization.organizationId } },
+        },
+      });
     }
     if (resets.breakGlass || resets.checkout || resets.drift) {
       new cdk.CfnOutput(this, 'ForwardingTargetEventBusArn', {
