@@ -36,8 +36,9 @@ struct Session<H> {
 /// The member accounts, reached by assuming the member role in each.
 pub struct AssumedRoles<H> {
     base: SdkConfig,
-    sts: aws_sdk_sts::Client,
-    organizations: aws_sdk_organizations::Client,
+    /// STS and Organizations, built only with a member role: a function serving its
+    /// own account never pays for them.
+    clients: Option<(aws_sdk_sts::Client, aws_sdk_organizations::Client)>,
     member: Option<(MemberRoleSettings, Build<H>)>,
     sessions: Mutex<HashMap<String, Session<H>>>,
 }
@@ -45,11 +46,12 @@ pub struct AssumedRoles<H> {
 impl<H> AssumedRoles<H> {
     /// No member role: only the function's own account is served.
     pub fn new(base: &SdkConfig) -> Self {
-        Self::with_clients(
-            base,
-            aws_sdk_sts::Client::new(base),
-            aws_sdk_organizations::Client::new(base),
-        )
+        Self {
+            base: base.clone(),
+            clients: None,
+            member: None,
+            sessions: Mutex::new(HashMap::new()),
+        }
     }
 
     /// The same over given STS and Organizations clients (signed as the function).
@@ -59,11 +61,8 @@ impl<H> AssumedRoles<H> {
         organizations: aws_sdk_organizations::Client,
     ) -> Self {
         Self {
-            base: base.clone(),
-            sts,
-            organizations,
-            member: None,
-            sessions: Mutex::new(HashMap::new()),
+            clients: Some((sts, organizations)),
+            ..Self::new(base)
         }
     }
 
@@ -73,6 +72,12 @@ impl<H> AssumedRoles<H> {
         settings: MemberRoleSettings,
         build: impl Fn(&SdkConfig, &str) -> H + Send + Sync + 'static,
     ) -> Self {
+        if self.clients.is_none() {
+            self.clients = Some((
+                aws_sdk_sts::Client::new(&self.base),
+                aws_sdk_organizations::Client::new(&self.base),
+            ));
+        }
         self.member = Some((settings, Box::new(build)));
         self
     }
@@ -93,7 +98,10 @@ impl<H: Send + Sync> MemberAccounts for AssumedRoles<H> {
 
     async fn organization_accounts(&self) -> Result<Vec<String>> {
         let mut accounts = Vec::new();
-        let mut pages = self.organizations.list_accounts().into_paginator().send();
+        let Some((_, organizations)) = &self.clients else {
+            return Ok(accounts);
+        };
+        let mut pages = organizations.list_accounts().into_paginator().send();
         while let Some(page) = pages.next().await {
             let page = page.map_err(|error| api_error("organizations", "ListAccounts", &error))?;
             accounts.extend(
@@ -107,7 +115,7 @@ impl<H: Send + Sync> MemberAccounts for AssumedRoles<H> {
     }
 
     async fn handlers(&self, account: &Account) -> Result<Arc<H>> {
-        let Some((settings, build)) = &self.member else {
+        let (Some((settings, build)), Some((sts, _))) = (&self.member, &self.clients) else {
             return Err(RotationError::InvalidConfig(
                 "cross-account rotation is off (MEMBER_ROLE_NAME is not set)".into(),
             ));
@@ -119,8 +127,7 @@ impl<H: Send + Sync> MemberAccounts for AssumedRoles<H> {
             }
         }
         let role_arn = account.role_arn(&settings.role_name);
-        let output = self
-            .sts
+        let output = sts
             .assume_role()
             .role_arn(&role_arn)
             .role_session_name(&settings.session_name)

@@ -10,25 +10,31 @@ use crate::outcome::{OutcomeEvent, OutcomeEvents, SOURCE};
 /// EventBridge through the AWS SDK; publishes nothing when no bus is set.
 #[derive(Debug, Clone)]
 pub struct EventBridgeOutcomes {
-    client: Client,
-    bus: Option<String>,
+    /// The client and the bus; `None` when no bus is set (no client is built).
+    target: Option<(Client, String)>,
 }
 
 impl EventBridgeOutcomes {
     /// Wraps a client (built once per process).
     pub fn new(client: Client, bus: Option<String>) -> Self {
-        Self { client, bus }
+        Self {
+            target: bus.map(|bus| (client, bus)),
+        }
     }
 
-    /// Builds the client from the shared SDK configuration.
+    /// Builds the client from the shared SDK configuration, only when a bus is set.
     pub fn from_conf(config: &aws_config::SdkConfig, bus: Option<String>) -> Self {
-        Self::new(Client::new(config), bus)
+        Self {
+            target: bus.map(|bus| (Client::new(config), bus)),
+        }
     }
 }
 
 impl OutcomeEvents for EventBridgeOutcomes {
     async fn publish(&self, events: &[OutcomeEvent]) -> Result<()> {
-        let Some(bus) = &self.bus else { return Ok(()) };
+        let Some((client, bus)) = &self.target else {
+            return Ok(());
+        };
         if events.is_empty() {
             return Ok(());
         }
@@ -43,8 +49,7 @@ impl OutcomeEvents for EventBridgeOutcomes {
                     .build()
             })
             .collect();
-        let output = self
-            .client
+        let output = client
             .put_events()
             .set_entries(Some(entries))
             .send()

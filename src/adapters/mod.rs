@@ -14,6 +14,7 @@ pub mod iam;
 pub mod scheduler;
 pub mod secrets_manager;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use aws_config::retry::RetryConfig;
@@ -26,7 +27,7 @@ use crate::audit::Auditor;
 use crate::config::Config;
 use crate::error::RotationError;
 use crate::reset::Resetter;
-use crate::{Handlers, Rotator};
+use crate::{App, Handlers, Rotator};
 
 pub use accounts::AssumedRoles;
 pub use events::EventBridgeOutcomes;
@@ -39,6 +40,24 @@ pub use secrets_manager::SecretsManagerStore;
 /// transient errors. A rotation step is short; a few more attempts than the
 /// SDK's default of 3 ride out a throttling burst within the Lambda timeout.
 const DEFAULT_MAX_ATTEMPTS: u32 = 5;
+
+/// Points the HTTPS client's root certificates at the system's bundle file alone.
+///
+/// Without `SSL_CERT_FILE` or `SSL_CERT_DIR`, `rustls-native-certs` reads the bundle
+/// *and* every file of the certificates directory, which on Debian and Amazon Linux
+/// holds the same roots again (147 files here): two thirds of the function's start-up.
+/// The bundle `openssl-probe` finds first is the one it would have read first; an
+/// operator who needs the directory sets `SSL_CERT_DIR`, and either variable set is
+/// left alone. Call it first thing in `main`, before any thread exists (it sets an
+/// environment variable).
+pub fn use_system_certificate_bundle() {
+    if std::env::var_os("SSL_CERT_FILE").is_some() || std::env::var_os("SSL_CERT_DIR").is_some() {
+        return;
+    }
+    if let Some(bundle) = openssl_probe::probe().cert_file {
+        std::env::set_var("SSL_CERT_FILE", bundle);
+    }
+}
 
 /// Loads the SDK configuration from the environment, with this function's
 /// retry and timeout defaults.
@@ -67,6 +86,55 @@ pub type SdkHandlers = Handlers<
     SecretsManagerStore,
     EventBridgeSchedules,
 >;
+
+/// The function over the AWS SDK: the handlers of its own account, member accounts
+/// through the member role, and the outcome events.
+pub type SdkApp = App<
+    SecretsManagerStore,
+    IamLoginProfiles,
+    IamLoginProfiles,
+    SecretsManagerStore,
+    EventBridgeSchedules,
+    EventBridgeOutcomes,
+    AssumedRoles<SdkHandlers>,
+>;
+
+/// Builds the SDK configuration and every client the configuration calls for. A
+/// configuration error is kept: every invocation reports it.
+pub async fn build_app(config: &Result<Config, RotationError>) -> SdkApp {
+    let sdk_config = load_sdk_config().await;
+    let config = config.as_ref().map_err(|error| match error {
+        RotationError::InvalidConfig(message) => RotationError::InvalidConfig(message.clone()),
+        other => RotationError::InvalidConfig(other.to_string()),
+    });
+    let outcomes = EventBridgeOutcomes::from_conf(
+        &sdk_config,
+        config
+            .as_ref()
+            .ok()
+            .and_then(|c| c.outcome_event_bus.clone()),
+    );
+    let mut members = AssumedRoles::new(&sdk_config);
+    let home = config.map(|config| {
+        let schedules = EventBridgeSchedules::from_conf(&sdk_config, config.scheduler.clone());
+        let home = account_handlers(&sdk_config, config, schedules.clone(), None);
+        if let Some(member_role) = config.member_role.clone() {
+            let config = config.clone();
+            members = AssumedRoles::new(&sdk_config).with_member_role(
+                member_role,
+                move |member_config, role_arn| {
+                    account_handlers(member_config, &config, schedules.clone(), Some(role_arn))
+                },
+            );
+        }
+        Arc::new(home)
+    });
+    App {
+        home,
+        members,
+        outcomes,
+    }
+}
 
 /// The handlers of the account `sdk_config` signs for. Schedules stay in the
 /// function's own account whichever account a reset is for. `own_role`: the role the
