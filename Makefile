@@ -34,8 +34,10 @@ build: $(VENV)/.installed
 python-tests: $(VENV)/.installed
 	ROTATION_BINARY=$(BINARY) $(PY) -m pytest tests
 
-## bench: measure binary size, cold start, memory and AWS calls per rotation
+## bench: cold start against the floor and a Python baseline, size, memory with TLS, AWS calls,
+## a fleet under IAM throttling; rewrites the README's Performance tables
 bench: build
+	cd bench/runtime-floor && CARGO_TARGET_DIR=$(CURDIR)/target cargo build --release
 	$(PY) scripts/bench.py --binary $(BINARY)
 
 ## lint: formatting and clippy, as CI runs them

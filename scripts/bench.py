@@ -1,23 +1,29 @@
-"""Measure what the issues set targets for: binary size, cold start, memory, AWS calls.
+"""Measure what the issues set targets for, and write the README's Performance tables.
 
 Runs the release binary through the local Lambda Runtime API against the emulator:
-- size: the stripped release binary on disk;
-- init: process start until it first polls for an event (SDK clients built, config read);
-- cold/warm step: createSecret in a fresh process vs. a step in a warm one;
-- memory: the process's peak resident set (VmHWM) after a whole rotation;
+- cold start: spawn to the first poll, 30 starts each of the bootstrap, the floor (a
+  lambda_runtime hello-world, bench/runtime-floor) and a Python boto3 baseline
+  (bench/python-baseline), interleaved (scripts/bench_coldstart.py);
+- cold step: spawn to the response of createSecret, bootstrap and Python baseline;
+- size: the stripped release binary on disk, and the TLS/crypto crates it links;
+- warm steps, and memory: the process's peak resident set (VmHWM) over a whole rotation,
+  over plain HTTP and through a local TLS terminator (scripts/tls_terminator.py);
 - AWS calls per step of one rotation in one process, and with a fresh process per step,
   for both strategies (UpdateLoginProfile, the self-service ChangePassword), writes per
   rotation, and the calls of each kind of reset decision;
 - organisations: the calls of a rotation in a member account (through the member role),
   the audit's calls per account and per audited user, and a fleet of rotations across
-  member accounts run by several processes, counting AssumeRole per account.
-Run it with `make bench`; numbers are medians over --runs rotations.
+  member accounts run by several processes, counting AssumeRole per account;
+- fleet: 500 secrets by 50 processes under an IAM request-rate limit (scripts/bench_fleet.py).
+Run it with `make bench`; it rewrites the tables between the README's markers.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -35,6 +41,13 @@ from harness.organizations import MEMBERS, Organization  # noqa: E402
 from harness.runtime_api import FUNCTION_ARN  # noqa: E402
 from rotation_emulator import start_emulator  # noqa: E402
 
+sys.path.insert(0, str(REPO / "scripts"))
+import bench_coldstart  # noqa: E402
+import bench_fleet  # noqa: E402
+import tls_terminator  # noqa: E402
+
+README_BEGIN = "<!-- make bench: begin -->"
+README_END = "<!-- make bench: end -->"
 AUDIT = {"source": "iam-password-rotation", "detail-type": "IAM Password Audit Requested", "detail": {}}
 
 
@@ -160,69 +173,148 @@ def organisation_calls(aws: Aws, url: str, binary: Path, accounts: int = 2, per_
             "audited_users": audited[MEMBERS[0]], "fleet": fleet}
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--binary", default=str(REPO / "target/release/iam-password-rotation"))
-    parser.add_argument("--runs", type=int, default=10)
-    args = parser.parse_args()
-    binary = Path(args.binary)
+def tls_crates() -> str:
+    """The TLS and crypto crates the release binary links (one stack), from cargo tree."""
+    tree = subprocess.run(["cargo", "tree", "-e", "normal", "--prefix", "none", "--format", "{p}"],
+                          cwd=REPO, capture_output=True, text=True, check=True).stdout
+    wanted = ("rustls", "aws-lc", "ring ", "webpki", "openssl", "native-tls", "rustls-native-certs")
+    crates = sorted({line.split(" (")[0].strip() for line in tree.splitlines() if line.startswith(wanted)})
+    return ", ".join(crates)
 
+
+def measure(binary: Path, runs: int, fleet_secrets: int, fleet_processes: int) -> list[str]:
+    """Every measurement, as the README's Performance tables (markdown lines)."""
+    median = statistics.median
+    commands = bench_coldstart.programs(binary)
     emulator = start_emulator()
     aws = Aws(emulator.url)
     try:
+        env = bench_coldstart.lambda_environment(emulator.url)
+        starts = bench_coldstart.interleaved_cold_starts(commands, env, 30)
+        steps_cold = bench_coldstart.cold_steps({n: commands[n] for n in ("bootstrap", "python")}, emulator.url, 15)
         aws.control.reset()
-        runs = [rotation_in_one_process(aws, emulator.url, binary, f"bench-{i}") for i in range(args.runs)]
+        rotations = [rotation_in_one_process(aws, emulator.url, binary, f"bench-{i}") for i in range(runs)]
         cold_calls = calls_with_a_fresh_process_per_step(aws, emulator.url, binary)
         self_service = rotation_in_one_process(aws, emulator.url, binary, "bench-self", self_service=True)
         resets = reset_decision_calls(aws, emulator.url, binary)
         organisation = organisation_calls(aws, emulator.url, binary)
+        tls = [tls_terminator.peak_rss_with_tls(binary, emulator.url, name=f"tls-{i}") for i in range(3)]
+        aws.control.reset()
+        fleet = bench_fleet.run_fleet(aws, emulator.url, binary, secrets=fleet_secrets, processes=fleet_processes)
     finally:
         emulator.stop()
 
-    median = statistics.median
     size = binary.stat().st_size
-    print(f"binary: {binary} ({size / 1_000_000:.2f} MB, {size} bytes)")
-    print(f"runs: {args.runs} full rotations, one process each (medians)\n")
-    print("| measure | value |")
-    print("|---|---|")
-    print(f"| stripped release binary | {size / 1_000_000:.2f} MB |")
-    print(f"| init (process start to first poll) | {median(r['init_ms'] for r in runs):.1f} ms |")
-    print(f"| createSecret, cold process | {median(r['steps_ms']['createSecret'] for r in runs):.1f} ms |")
-    for step in STEPS[1:]:
-        print(f"| {step}, warm process | {median(r['steps_ms'][step] for r in runs):.1f} ms |")
-    print(f"| peak memory (VmHWM) after a rotation | {median(r['rss_kib'] for r in runs) / 1024:.1f} MiB |")
-    warm = runs[0]["calls"]
-    print(f"| AWS calls, one process | {sum(warm.values())} ({', '.join(f'{s} {n}' for s, n in warm.items())}) |")
-    print(f"| AWS calls, fresh process per step | {sum(cold_calls.values())} "
-          f"({', '.join(f'{s} {n}' for s, n in cold_calls.items())}) |")
-    print(f"| writes per rotation | {runs[0]['writes']} |")
+    ratio = bench_coldstart.ratios(starts)
+    lines = [
+        f"Measured by `make bench` ({time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores, the cargo-lambda "
+        f"`bootstrap` for x86_64, against the local emulator; medians). Cold starts run with the environment "
+        f"Lambda gives a function: no `SSL_CERT_FILE` or `SSL_CERT_DIR`.",
+        "",
+        "| cold start: spawn to the first poll of the Runtime API (30 starts each, interleaved) | median | p95 | ratio |",
+        "|---|---|---|---|",
+    ]
+    names = {"bootstrap": "this function (`bootstrap`)",
+             "floor": "floor: a `lambda_runtime` hello-world, same profile ([`bench/runtime-floor`](bench/runtime-floor))",
+             "python": "baseline: Python 3 + boto3, same two clients ([`bench/python-baseline`](bench/python-baseline))"}
+    ratios = {"bootstrap": f"{ratio['bootstrap/floor']:.2f}× the floor", "floor": "1",
+              "python": f"{ratio['python/bootstrap']:.0f}× this function"}
+    for name in ("bootstrap", "floor", "python"):
+        lines.append(f"| {names[name]} | {starts[name]['median_ms']:.1f} ms | {starts[name]['p95_ms']:.1f} ms | "
+                     f"{ratios[name]} |")
+    lines += ["", "| cold step: spawn to the response of `createSecret` (15 runs each) | median | p95 |", "|---|---|---|"]
+    for name in ("bootstrap", "python"):
+        lines.append(f"| {names[name]} | {steps_cold[name]['median_ms']:.1f} ms | {steps_cold[name]['p95_ms']:.1f} ms |")
+    warm = rotations[0]["calls"]
     ss = self_service["calls"]
-    print(f"| AWS calls, self-service strategy, one process | {sum(ss.values())} "
-          f"({', '.join(f'{s} {n}' for s, n in ss.items())}); writes {self_service['writes']} |")
-    print("\n| reset decision | decision | AWS calls |")
-    print("|---|---|---|")
+    tls_rss = median(r["rss_kib"] for r in tls) / 1024
+    lines += [
+        "",
+        "| measure | value |",
+        "|---|---|",
+        f"| stripped release binary (`bootstrap`) | {size / 1_000_000:.2f} MB ({size} bytes) |",
+        f"| TLS and crypto crates linked (one stack) | {tls_crates()} |",
+    ]
+    for step in STEPS[1:]:
+        lines.append(f"| {step} in a warm process | {median(r['steps_ms'][step] for r in rotations):.1f} ms |")
+    lines += [
+        f"| peak memory (VmHWM) over a whole rotation, plain HTTP to the emulator | "
+        f"{median(r['rss_kib'] for r in rotations) / 1024:.1f} MiB |",
+        f"| peak memory over a whole rotation through TLS (a local TLS 1.3 terminator; `SSL_CERT_FILE` = the "
+        f"system roots + its throwaway CA) | {tls_rss:.1f} MiB ({tls[0]['tls_handshakes']} handshakes, "
+        f"{tls[0]['requests']} requests) |",
+        f"| AWS calls per rotation, one process | {sum(warm.values())} "
+        f"({', '.join(f'{s} {n}' for s, n in warm.items())}); {rotations[0]['writes']} writes |",
+        f"| AWS calls per rotation, a fresh process per step | {sum(cold_calls.values())} "
+        f"({', '.join(f'{s} {n}' for s, n in cold_calls.items())}) |",
+        f"| AWS calls per rotation, self-service strategy, one process | {sum(ss.values())} "
+        f"({', '.join(f'{s} {n}' for s, n in ss.items())}); {self_service['writes']} writes |",
+        "",
+        "| reset decision | AWS calls (with the outcome event's `PutEvents`) |",
+        "|---|---|",
+    ]
     for name, (decision, actions) in resets.items():
-        print(f"| {name} | {decision} | {len(actions)}: {', '.join(actions) or 'none'} |")
+        lines.append(f"| {name} ({decision}) | {len(actions)}: {', '.join(f'`{a}`' for a in actions) or 'none'} |")
     cross, warm_cross = organisation["cross"], organisation["warm"]
-    print("\n| organisations | AWS calls |")
-    print("|---|---|")
-    print(f"| rotation in a member account, first in the process | {len(cross)}: {cross.count('AssumeRole')} "
-          f"AssumeRole (central account) + {len(cross) - cross.count('AssumeRole')} in the member account |")
-    print(f"| rotation in a member account, role already assumed | {len(warm_cross)} "
-          f"({warm_cross.count('AssumeRole')} AssumeRole) |")
     small, large = organisation["audit_small"], organisation["audit_large"]
     per_user = {k: large.get(k, 0) - small.get(k, 0) for k in large if large.get(k, 0) != small.get(k, 0)}
     fixed = {k: v for k, v in small.items() if k not in per_user}
-    def listed(counts: dict) -> str:
-        return ", ".join(f"{action.split(':')[1]} {n}" for action, n in sorted(counts.items()))
 
-    print(f"| audit, per account (through the member role) | {sum(fixed.values())}: {listed(fixed)} |")
-    print(f"| audit, per console user audited | {sum(per_user.values())}: {listed(per_user)} |")
-    fleet = organisation["fleet"]
-    print(f"| fleet: {fleet['rotations']} rotations in {fleet['accounts']} member accounts by "
-          f"{fleet['processes']} processes | AssumeRole per account: "
-          f"{', '.join(f'{a} {n}' for a, n in sorted(fleet['assume_role'].items()))} "
-          f"(one per account per process, for the credentials' hour) |")
+    def listed(counts: dict) -> str:
+        return ", ".join(f"`{action.split(':')[1]}` {n}" for action, n in sorted(counts.items()))
+
+    org_fleet = organisation["fleet"]
+    lines += [
+        "",
+        "| organisations | AWS calls |",
+        "|---|---|",
+        f"| a rotation in a member account, the first there in the process | {len(cross)}: "
+        f"{cross.count('AssumeRole')} `AssumeRole` + {len(cross) - cross.count('AssumeRole')} in the member account |",
+        f"| a rotation in a member account, role already assumed | {len(warm_cross)} "
+        f"({warm_cross.count('AssumeRole')} `AssumeRole`) |",
+        f"| the audit, per account | {sum(fixed.values())}: {listed(fixed)} (+ 1 `AssumeRole` per member account "
+        f"per hour per process) |",
+        f"| the audit, per console user audited | {sum(per_user.values())}: {listed(per_user)} |",
+        f"| {org_fleet['rotations']} rotations in {org_fleet['accounts']} member accounts by "
+        f"{org_fleet['processes']} processes | `AssumeRole`: "
+        f"{', '.join(f'{n} for {a}' for a, n in sorted(org_fleet['assume_role'].items()))} "
+        f"(one per account per process per credential lifetime) |",
+        "",
+        f"| fleet: {fleet['secrets']} secrets, {fleet['processes']} processes, IAM limited to {fleet['rate']:g} "
+        f"calls/s (token bucket, `Throttling` beyond) | value |",
+        "|---|---|",
+        f"| total time, first step to last | {fleet['seconds']:.1f} s |",
+        f"| the limit's floor (IAM calls let through / rate) | {fleet['floor_seconds']:.1f} s "
+        f"({fleet['iam_calls']} calls) |",
+        f"| ratio | {fleet['ratio']:.2f}× |",
+        f"| throttling errors absorbed by the SDK's retries | {fleet['throttled']} |",
+        f"| failed step invocations (retried as Secrets Manager does) / failed rotations | "
+        f"{fleet['failed_steps']} / {fleet['failed_rotations']} |",
+    ]
+    return lines
+
+
+def write_readme(lines: list[str]) -> None:
+    """Replace the README's generated Performance tables with these."""
+    readme = REPO / "README.md"
+    text = readme.read_text(encoding="utf-8")
+    begin, end = text.index(README_BEGIN) + len(README_BEGIN), text.index(README_END)
+    readme.write_text(text[:begin] + "\n" + "\n".join(lines) + "\n" + text[end:], encoding="utf-8")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--binary", default=str(REPO / "target/lambda/iam-password-rotation/bootstrap"))
+    parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument("--fleet-secrets", type=int, default=500)
+    parser.add_argument("--fleet-processes", type=int, default=50)
+    parser.add_argument("--no-readme", action="store_true", help="print the tables only")
+    args = parser.parse_args()
+    lines = measure(Path(args.binary).resolve(), args.runs, args.fleet_secrets, args.fleet_processes)
+    print("\n".join(lines))
+    if not args.no_readme:
+        write_readme(lines)
+        print("\nREADME.md: Performance tables rewritten")
     return 0
 
 

@@ -57,7 +57,8 @@ class EmulatorClient:
 
     def calls(self) -> list:
         """Every AWS call since reset/clear: dicts with index, service, action, account
-        (the account of the call's credentials), status, fault; ``sts:AssumeRole``
+        (the account of the call's credentials), status, fault, throttled (refused by a
+        rate limit, see ``set_rate_limit``); ``sts:AssumeRole``
         calls also have ``RoleArn``, ``RoleAccount``, ``RoleSessionName``, ``HasExternalId``."""
         return self._request("GET", "calls")["calls"]
 
@@ -98,6 +99,29 @@ class EmulatorClient:
 
     def clear_faults(self) -> None:
         self._request("DELETE", "faults")
+
+    # -- request-rate limits -----------------------------------------------------------
+
+    def set_rate_limit(self, service: str, rate: float, burst: Optional[int] = None) -> dict:
+        """Limit ``service``'s calls ("iam", "secretsmanager", "sts", ...; every account
+        and action together) to ``rate`` per second, with bursts of ``burst`` (default:
+        ``rate`` rounded up). Calls beyond it are answered with the service's throttling
+        error (IAM: ``Throttling`` 400) and never applied. Replaces an earlier limit of
+        the service and its counters; returns ``{"rate", "burst", "allowed", "throttled"}``."""
+        payload: dict = {"service": service, "rate": rate}
+        if burst is not None:
+            payload["burst"] = burst
+        answer = self._request("POST", "rate-limit", payload)
+        return {key: answer[key] for key in ("rate", "burst", "allowed", "throttled")}
+
+    def rate_limits(self) -> dict:
+        """``{service: {"rate", "burst", "allowed", "throttled"}}``: the limits set, with
+        the calls let through and throttled since each was set."""
+        return self._request("GET", "rate-limit")["rate_limits"]
+
+    def clear_rate_limits(self) -> None:
+        """Remove every rate limit (reset does too)."""
+        self._request("DELETE", "rate-limit")
 
     # -- holds -------------------------------------------------------------------
 

@@ -1,6 +1,6 @@
 """Emulator-side state that is not AWS state: call log, injected faults, holds,
-and the logs of started rotations (``RotateSecret``) and of events put
-(``PutEvents``).
+request-rate limits (token buckets), and the logs of started rotations
+(``RotateSecret``) and of events put (``PutEvents``).
 
 Everything here is guarded by one lock and is safe to use from werkzeug's
 request threads. Holds block the *request* thread that reached them, never the
@@ -13,7 +13,7 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Callable, Optional
 
 # How long a held request waits for POST /_emulator/release before it is
 # released automatically (so a forgotten hold cannot wedge a test run).
@@ -73,6 +73,42 @@ class Hold:
         return self.released.wait(HOLD_TIMEOUT_SECONDS)
 
 
+class TokenBucket:
+    """A service's request-rate limit: ``burst`` tokens, refilled at ``rate`` per second.
+
+    Each call takes one token; a call that finds none is throttled (and takes
+    nothing). The bucket starts full. ``clock`` is injectable for tests. Safe to
+    share between threads: refill and take happen under the bucket's own lock.
+    """
+
+    def __init__(self, rate: float, burst: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self.rate = float(rate)
+        self.burst = int(burst)
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._tokens = float(burst)
+        self._refilled_at = clock()
+        self.allowed = 0
+        self.throttled = 0
+
+    def take(self) -> bool:
+        """Take a token for one call; False (the call is throttled) if there is none."""
+        with self._lock:
+            now = self._clock()
+            self._tokens = min(float(self.burst), self._tokens + (now - self._refilled_at) * self.rate)
+            self._refilled_at = now
+            if self._tokens >= 1.0:
+                self._tokens -= 1.0
+                self.allowed += 1
+                return True
+            self.throttled += 1
+            return False
+
+    def state(self) -> dict:
+        with self._lock:
+            return {"rate": self.rate, "burst": self.burst, "allowed": self.allowed, "throttled": self.throttled}
+
+
 @dataclass
 class CallRecord:
     index: int
@@ -81,6 +117,7 @@ class CallRecord:
     account: Optional[str] = None  # the account the call was made in (its credentials')
     status: Optional[int] = None
     fault: Optional[str] = None
+    throttled: bool = False  # refused by the service's rate limit (never applied)
     # Extra members for some calls (sts:AssumeRole: RoleArn, RoleAccount,
     # RoleSessionName, HasExternalId).
     details: dict = field(default_factory=dict)
@@ -93,12 +130,13 @@ class CallRecord:
             "account": self.account,
             "status": self.status,
             "fault": self.fault,
+            "throttled": self.throttled,
             **self.details,
         }
 
 
 class ControlState:
-    """Call log, fault rules, the (single) hold, the rotation and event logs."""
+    """Call log, fault rules, the (single) hold, rate limits, the rotation and event logs."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -108,6 +146,7 @@ class ControlState:
         self._hold: Optional[Hold] = None
         self._rotations: list[dict] = []  # rotations started by RotateSecret
         self._events: list[dict] = []  # entries put by PutEvents
+        self._rate_limits: dict[str, TokenBucket] = {}  # service signing name -> its bucket
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -118,6 +157,7 @@ class ControlState:
             self._faults = []
             self._rotations = []
             self._events = []
+            self._rate_limits = {}
             hold, self._hold = self._hold, None
         if hold is not None:
             hold.released.set()
@@ -134,6 +174,11 @@ class ControlState:
     ) -> tuple[CallRecord, Optional[str], Optional[Hold]]:
         """Register an AWS call; returns (record, fault kind or None, hold or None).
 
+        A call beyond its service's rate limit comes back with
+        ``record.throttled`` set and neither fault nor hold: it is answered at
+        once and never applied, as the service refuses it before any work. It
+        does not advance fault rules, and a hold aimed at its index moves on to
+        the next call (rules and holds count the calls that get through).
         ``json_protocol`` is true for every call that is not IAM's query
         protocol (Secrets Manager and EventBridge: awsJson1.1; Scheduler:
         REST-JSON). IAM-only fault kinds (409s, no-such-entity) never fire on
@@ -146,6 +191,13 @@ class ControlState:
             record = CallRecord(self._next_index, service, action, account, details=dict(details or {}))
             self._next_index += 1
             self._calls.append(record)
+
+            bucket = self._rate_limits.get(service)
+            if bucket is not None and not bucket.take():
+                record.throttled = True
+                if self._hold is not None and self._hold.target_index == record.index:
+                    self._hold.target_index += 1
+                return record, None, None
 
             fault = None
             for rule in self._faults:
@@ -238,6 +290,26 @@ class ControlState:
                 {"action": r.action, "kind": r.kind, "nth": r.nth, "count": r.count, "seen": r.seen, "account": r.account}
                 for r in self._faults
             ]
+
+    # -- rate limits -----------------------------------------------------------
+
+    def set_rate_limit(self, service: str, rate: float, burst: int) -> dict:
+        """Limit ``service``'s calls (every account and action) to ``rate`` per second
+        with bursts of ``burst``; replaces an earlier limit and its counters."""
+        bucket = TokenBucket(rate, burst)
+        with self._lock:
+            self._rate_limits[service] = bucket
+        return bucket.state()
+
+    def clear_rate_limits(self) -> None:
+        with self._lock:
+            self._rate_limits = {}
+
+    def rate_limits(self) -> dict:
+        """``{service: {"rate", "burst", "allowed", "throttled"}}``, counted since the limit was set."""
+        with self._lock:
+            buckets = dict(self._rate_limits)
+        return {service: bucket.state() for service, bucket in buckets.items()}
 
     # -- holds -------------------------------------------------------------
 

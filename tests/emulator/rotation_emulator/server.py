@@ -6,7 +6,9 @@ Request flow for an AWS call (anything that is not ``/_emulator/...`` or
 1. identify service, action, region and access key (SigV4 credential scope,
    ``X-Amz-Target``, the query ``Action`` parameter, or for REST-JSON services
    (Scheduler) the method and path);
-2. log the call, evaluate injected faults and holds (``control.py``);
+2. log the call; a call beyond its service's rate limit (token bucket) is
+   answered with the service's throttling error now, never applied; otherwise
+   evaluate injected faults and holds (``control.py``);
 3. a "before" hold blocks here; the call is then dropped, never applied;
 4. a fault that replaces the call (throttle, 500, 409, ...) answers now; the
    call never reaches moto;
@@ -27,6 +29,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import os
 import re
 import sys
@@ -57,6 +60,7 @@ from .credential_report import MAX_DELAY_SECONDS, CredentialReportCorrections
 from .events import EventsCorrections
 from .organizations import ACCOUNT_ID_RE, ORG_ID_RE, OrganizationsCorrections
 from .responses import (
+    FAULT_CODES,
     JSON,
     QUERY,
     REST_JSON,
@@ -88,6 +92,11 @@ SM_WRITE_ACTIONS = frozenset(
         "RestoreSecret", "ReplicateSecretToRegions", "RemoveRegionsFromReplication", "StopReplicationToReplica",
     }
 )
+# Services a request-rate limit can be set for: those with a throttling error
+# of their own (responses.FAULT_CODES). The bounds also refuse NaN and infinity.
+RATE_LIMITED_SERVICES = tuple(FAULT_CODES)
+MAX_RATE = 100_000
+MAX_BURST = 100_000
 # X-Amz-Target prefixes of the awsJson services, for unsigned requests.
 _TARGET_SERVICES = {"secretsmanager": "secretsmanager", "awsevents": "events", "awsorganizationsv20161128": "organizations"}
 
@@ -266,6 +275,10 @@ def _control_error(status: int, message: str) -> Response:
     return Response(status, [("Content-Type", "application/json")], json.dumps({"error": message}).encode())
 
 
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def _has_value(version: dict) -> bool:
     return "secret_string" in version or "secret_binary" in version
 
@@ -390,6 +403,11 @@ class EmulatorApp(
         record, fault, hold = self.control.begin_call(
             req.service, req.action, json_protocol=req.is_json, account=account, details=self._call_details(req)
         )
+        if record.throttled:
+            # Beyond the service's request rate: refused before any work, as AWS does.
+            resp = throttle_error(req.service, req.protocol)
+            self.control.finish_call(record, resp.status)
+            return self._send(resp, start_response)
 
         if hold is not None and hold.when == "before":
             # Block before moto sees the call; on release the call is dropped.
@@ -1128,6 +1146,9 @@ class EmulatorApp(
             ("POST", "/_emulator/credential-report/delay"): self._ctl_credential_report_delay,
             ("POST", "/_emulator/password-last-changed"): self._ctl_password_last_changed,
             ("POST", "/_emulator/secret-dates"): self._ctl_secret_dates,
+            ("POST", "/_emulator/rate-limit"): self._ctl_set_rate_limit,
+            ("GET", "/_emulator/rate-limit"): lambda p, q: _control_ok({"rate_limits": self.control.rate_limits()}),
+            ("DELETE", "/_emulator/rate-limit"): self._ctl_clear_rate_limits,
         }
 
     def reset(self) -> None:
@@ -1205,6 +1226,24 @@ class EmulatorApp(
             )
         self.control.add_fault(action, kind, nth, count, account)
         return _control_ok({"status": "ok", "faults": self.control.faults()})
+
+    def _ctl_set_rate_limit(self, payload: dict, query: dict) -> Response:
+        """Limit a service's request rate (a token bucket); calls beyond it are throttled."""
+        service = payload.get("service")
+        rate = payload.get("rate")
+        if service not in RATE_LIMITED_SERVICES:
+            raise _ControlError(400, f"'service' must be one of {list(RATE_LIMITED_SERVICES)}")
+        if not _is_number(rate) or not 0 < rate <= MAX_RATE:
+            raise _ControlError(400, f"'rate' must be a number of requests per second within (0, {MAX_RATE}]")
+        burst = payload.get("burst", math.ceil(rate))  # default: one second's worth
+        if isinstance(burst, bool) or not isinstance(burst, int) or not 1 <= burst <= MAX_BURST:
+            raise _ControlError(400, f"'burst' must be an integer within 1-{MAX_BURST}")
+        state = self.control.set_rate_limit(service, rate, burst)
+        return _control_ok({"status": "ok", "service": service, **state})
+
+    def _ctl_clear_rate_limits(self, payload: dict, query: dict) -> Response:
+        self.control.clear_rate_limits()
+        return _control_ok({"status": "ok"})
 
     def _ctl_clear_faults(self, payload: dict, query: dict) -> Response:
         self.control.clear_faults()

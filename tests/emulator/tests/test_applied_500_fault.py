@@ -63,7 +63,7 @@ def test_an_applied_500_call_is_logged_with_its_fault_and_status_500(iam, contro
     with raises_aws("ServiceFailure", 500):
         iam.create_user(UserName="alice")
     assert control.calls() == [
-        {"index": 1, "service": "iam", "action": "CreateUser", "account": "123456789012", "status": 500, "fault": "applied-500"}
+        {"index": 1, "service": "iam", "action": "CreateUser", "account": "123456789012", "status": 500, "fault": "applied-500", "throttled": False}
     ]
 
 

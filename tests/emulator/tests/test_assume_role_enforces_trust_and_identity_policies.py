@@ -285,6 +285,7 @@ def test_assume_role_calls_are_logged_with_the_role_asked_for_and_counted_per_ro
         "account": CENTRAL,
         "status": 200,
         "fault": None,
+        "throttled": False,
         "RoleArn": role_arn(MEMBER, MEMBER_ROLE),
         "RoleAccount": MEMBER,
         "RoleSessionName": "rotation",

@@ -16,9 +16,9 @@ def test_every_aws_call_is_logged_with_a_global_one_based_index(iam, sm, control
     with raises_aws("NoSuchEntity", 404):
         iam.get_user(UserName="ghost")
     assert control.calls() == [
-        {"index": 1, "service": "iam", "action": "CreateUser", "account": "123456789012", "status": 200, "fault": None},
-        {"index": 2, "service": "secretsmanager", "action": "CreateSecret", "account": "123456789012", "status": 200, "fault": None},
-        {"index": 3, "service": "iam", "action": "GetUser", "account": "123456789012", "status": 404, "fault": None},
+        {"index": 1, "service": "iam", "action": "CreateUser", "account": "123456789012", "status": 200, "fault": None, "throttled": False},
+        {"index": 2, "service": "secretsmanager", "action": "CreateSecret", "account": "123456789012", "status": 200, "fault": None, "throttled": False},
+        {"index": 3, "service": "iam", "action": "GetUser", "account": "123456789012", "status": 404, "fault": None, "throttled": False},
     ]
 
 
@@ -91,4 +91,4 @@ def test_a_request_moto_crashes_on_is_answered_with_the_services_500_and_logged(
     with pytest.raises(urllib.error.HTTPError) as info:
         urllib.request.urlopen(request, timeout=10)
     assert (info.value.code, json.loads(info.value.read())["__type"]) == (500, "InternalException")
-    assert control.calls() == [{"index": 1, "service": "events", "action": "PutEvents", "account": "123456789012", "status": 500, "fault": None}]
+    assert control.calls() == [{"index": 1, "service": "events", "action": "PutEvents", "account": "123456789012", "status": 500, "fault": None, "throttled": False}]

@@ -143,4 +143,5 @@ def test_list_secret_version_ids_is_logged_under_secretsmanager(sm, control, sec
         "account": "123456789012",
         "status": 200,
         "fault": None,
+        "throttled": False,
     }

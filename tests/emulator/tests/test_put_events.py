@@ -83,7 +83,7 @@ def test_a_malformed_detail_fails_the_entry_and_is_logged_as_the_raw_string(even
 
 def test_put_events_calls_are_logged_under_events(events, control):
     events.put_events(Entries=[_entry()])
-    assert control.calls() == [{"index": 1, "service": "events", "action": "PutEvents", "account": "123456789012", "status": 200, "fault": None}]
+    assert control.calls() == [{"index": 1, "service": "events", "action": "PutEvents", "account": "123456789012", "status": 200, "fault": None, "throttled": False}]
 
 
 def test_put_events_faults_use_eventbridge_codes_and_log_nothing(events, control):
