@@ -93,7 +93,7 @@ def test_a_burst_of_three_faults_is_absorbed_or_fails_cleanly_and_the_retry_comp
         assert {(c["service"], c["action"]) for c in faulted} == {ROTATION_CALLS[k - 1]}
         assert_converged(aws, user, record, old_password=INITIAL_PASSWORD)
         if kind != "409" or ROTATION_CALLS[k - 1][1] in SDK_RETRIES_409:
-            assert len(record.attempts) == 1, record.last_error  # 3 faults < the SDK's 5 attempts
+            assert len(record.attempts) == 1, record.last_error  # 3 faults < the function's 8 attempts
         else:
             assert len(record.attempts) == 4
             assert all(a[-1][1].error_type == "AwsApiError" for a in record.attempts[:3])
@@ -104,14 +104,15 @@ def test_a_409_burst_longer_than_the_sdk_retries_fails_cleanly_and_the_next_atte
     with record_case(CATEGORY) as case:
         user = aws.bound_user("burst-ulp-409-long")
         k = ROTATION_CALLS.index(("iam", "UpdateLoginProfile")) + 1
-        record, faulted = rotate_with_fault(aws, function, user, k, "409", 6, rotation_token)
+        # One more 409 than the function's 8 attempts per call.
+        record, faulted = rotate_with_fault(aws, function, user, k, "409", 9, rotation_token)
         case.counts["faults"] = len(faulted)
         first = record.attempts[0]
         assert [step for step, _ in first] == ["createSecret", "setSecret"]
         failed = first[-1][1]
         assert failed.error_type == "EntityTemporarilyUnmodifiable", (failed.error_type, failed.error_message)
         assert user.username in failed.error_message and "EntityTemporarilyUnmodifiable" in failed.error_message
-        assert len(faulted) == 6
+        assert len(faulted) == 9
         assert_converged(aws, user, record, old_password=INITIAL_PASSWORD)
         assert len(record.attempts) == 2
 
