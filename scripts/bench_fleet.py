@@ -15,7 +15,8 @@ a failed rotation, at least be AWSPENDING's).
 
 Run alone: `python scripts/bench_fleet.py --binary target/lambda/iam-password-rotation/bootstrap`
 measures the harness without a limit (its own floor), then the limited fleet with the
-function's default retry configuration and with the SDK's adaptive retry mode (5 attempts);
+function's default retry configuration (standard, 8 attempts) and with the SDK's adaptive
+retry mode (8 attempts);
 `--retry` chooses the configurations, `--secrets`, `--processes`, `--rate`, `--burst` the fleet.
 """
 
@@ -44,9 +45,9 @@ ROTATION_ATTEMPTS = 3
 # manages without a limit on 2 cores (run with --rate 0 to see), so IAM is the bottleneck,
 # yet 500 rotations (4 IAM calls each) take about a minute and a half.
 DEFAULT_RATE = 25.0
-# Retry configurations measured by default. "adaptive:5" keeps the function's 5 attempts, so
+# Retry configurations measured by default. "adaptive" keeps the function's 8 attempts, so
 # it differs from the default only in the SDK's client-side rate limiting (see retry_env).
-DEFAULT_RETRY = "default,adaptive:5"
+DEFAULT_RETRY = "default,adaptive"
 # Seconds an invocation may run before Lambda stops it: template.yaml's Timeout.
 FUNCTION_TIMEOUT = 90.0
 SEED_THREADS = 4
@@ -54,10 +55,9 @@ SEED_THREADS = 4
 
 def retry_env(spec: str) -> dict:
     """The function's environment for a retry configuration: "default" (the function's own:
-    the SDK's standard mode, 5 attempts) or "MODE[:ATTEMPTS]" (AWS_RETRY_MODE, AWS_MAX_ATTEMPTS).
+    the SDK's standard mode, 8 attempts) or "MODE[:ATTEMPTS]" (AWS_RETRY_MODE, AWS_MAX_ATTEMPTS).
 
-    A mode without attempts gets the SDK's 3, not the function's 5: the function keeps its
-    default only when neither variable is set.
+    A mode without attempts keeps the function's 8 (it sets them unless AWS_MAX_ATTEMPTS is set).
     """
     if spec == "default":
         return {}
@@ -228,7 +228,7 @@ def main() -> int:
     for name, run in runs:
         print(describe(name, run))
     for name, run in runs:
-        env = ", ".join(f"{k}={v}" for k, v in run["env"].items()) or "the function's default (standard, 5 attempts)"
+        env = ", ".join(f"{k}={v}" for k, v in run["env"].items()) or "the function's default (standard, 8 attempts)"
         calls = len(run["calls"])
         print(f"\n{name}: {env}; {calls} AWS calls in {run['seconds']:.1f} s ({calls / run['seconds']:.0f}/s), "
               f"IAM {run['iam_calls'] / run['seconds']:.1f}/s let through; "
