@@ -52,6 +52,17 @@ def rotate(org, driver, user, account):
     return record, rotation
 
 
+def first_step_of_a_started_rotation(org, driver, user, account):
+    """RotateSecret in ``account`` naming the central function, then its createSecret alone
+    (the emulator's call log cleared in between)."""
+    org.client("secretsmanager", account).rotate_secret(SecretId=user.secret_arn, RotationLambdaARN=FUNCTION_ARN)
+    rotation = org.aws.control.rotations()[-1]
+    LEDGER.rotation_tokens.add(rotation["RotationToken"])
+    org.aws.control.clear_calls()
+    return driver.invoke_step("createSecret", user.secret_arn, rotation["ClientRequestToken"],
+                              rotation["RotationToken"])
+
+
 def untouched(org, account, user):
     return (org.password(account, user.username), json.dumps(org.value(account, user.secret_arn), sort_keys=True))
 
@@ -133,12 +144,7 @@ def test_the_trust_model_refuses_before_anything_is_read_or_written(org, central
         driver = central(**extra)
         user = org.bound_user(account, "mallory")
         before = untouched(org, account, user)
-        org.client("secretsmanager", account).rotate_secret(SecretId=user.secret_arn, RotationLambdaARN=FUNCTION_ARN)
-        rotation = org.aws.control.rotations()[-1]
-        LEDGER.rotation_tokens.add(rotation["RotationToken"])
-        org.aws.control.clear_calls()
-        result = driver.invoke_step("createSecret", user.secret_arn, rotation["ClientRequestToken"],
-                                    rotation["RotationToken"])
+        result = first_step_of_a_started_rotation(org, driver, user, account)
         assert not result.ok and result.error_type == "MemberRoleRefused", result
         assert account in result.error_message and "AccessDenied" in result.error_message
         assert [c["action"] for c in org.aws.control.calls() if c["service"] != "events"] == ["AssumeRole"]
@@ -159,12 +165,7 @@ def test_with_cross_account_off_a_member_secret_is_refused_by_name_and_nothing_i
         config = {k: v for k, v in org.config().items() if not k.startswith("MEMBER_")}
         driver = SecretsManagerDriver(org.aws, make_lambda(config=config))
         user = org.bound_user(MEMBER, "alice")
-        org.client("secretsmanager", MEMBER).rotate_secret(SecretId=user.secret_arn, RotationLambdaARN=FUNCTION_ARN)
-        rotation = org.aws.control.rotations()[-1]
-        LEDGER.rotation_tokens.add(rotation["RotationToken"])
-        org.aws.control.clear_calls()
-        result = driver.invoke_step("createSecret", user.secret_arn, rotation["ClientRequestToken"],
-                                    rotation["RotationToken"])
+        result = first_step_of_a_started_rotation(org, driver, user, MEMBER)
         assert not result.ok and result.error_type == "CrossAccountOff", result
         assert MEMBER in result.error_message and "MEMBER_ROLE_NAME" in result.error_message
         assert org.aws.control.calls() == []
