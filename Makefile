@@ -38,7 +38,7 @@ python-tests: $(VENV)/.installed
 ## a fleet under IAM throttling; rewrites the README's Performance tables
 bench: build
 	cd bench/runtime-floor && CARGO_TARGET_DIR=$(CURDIR)/target cargo build --release
-	$(PY) scripts/bench.py --binary $(BINARY)
+	$(PY) scripts/bench.py --binary $(BINARY) $(BENCH_ARGS)
 
 ## lint: formatting and clippy, as CI runs them
 lint:
