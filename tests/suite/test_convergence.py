@@ -79,7 +79,8 @@ def test_the_wedge_sequence_of_the_review_now_completes(aws, function, rotation_
         token = driver.start(user.secret_arn)
         for name in ("createSecret", "setSecret"):
             step(driver, user, token, name, rotation_token)
-        aws.control.inject_fault("DescribeSecret", "500", nth=1, count=5)  # testSecret fails
+        # One more than the function's 8 attempts per call: testSecret fails.
+        aws.control.inject_fault("DescribeSecret", "500", nth=1, count=9)
         failed = driver.invoke_step("testSecret", user.secret_arn, token, rotation_token)
         assert not failed.ok
         assert_invariant(aws, user, "after testSecret failed")

@@ -103,9 +103,10 @@ def test_a_fault_at_any_call_of_the_self_service_rotation_is_absorbed(aws, funct
 
 
 @pytest.mark.parametrize("kind, count, error_type", [
-    ("409", 6, "EntityTemporarilyUnmodifiable"),
+    # One more than the function's 8 attempts per call (LimitExceeded is not retried).
+    ("409", 9, "EntityTemporarilyUnmodifiable"),
     ("limit-exceeded", 1, "LimitExceeded"),
-    ("500", 6, "ServiceFailure"),
+    ("500", 9, "ServiceFailure"),
 ])
 def test_change_password_errors_that_outlast_the_retries_fail_cleanly_and_the_next_attempt_completes(
         aws, function, rotation_token, kind, count, error_type):
