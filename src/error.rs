@@ -8,7 +8,7 @@
 use lambda_runtime::Diagnostic;
 
 /// Everything that can make a rotation step fail.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum RotationError {
     /// The invocation payload is not a rotation event.
     #[error("invalid event: {0}")]

@@ -104,30 +104,29 @@ where
         if ResetRequest::is_eventbridge(payload) {
             let route = route_event(payload, &home).inspect_err(rejected)?;
             let handlers = self
-                .handlers_for(&route, "the event's subject", &home)
+                .handlers_for(&route, "the event's subject", home_handlers, &home)
                 .await
                 .inspect_err(rejected)?;
             return self.reset(&handlers.resetter, payload, function_arn).await;
         }
         let event = RotationEvent::from_value(payload).inspect_err(rejected)?;
         let route = route_step(&event.secret_id, &home);
-        let handlers = self.handlers_for(&route, &event.secret_id, &home).await;
+        let handlers = self
+            .handlers_for(&route, &event.secret_id, home_handlers, &home)
+            .await;
         self.rotate(handlers, &event).await
     }
 
-    /// The handlers of the account `route` names.
+    /// The handlers of the account `route` names (`home_handlers` for the function's own).
     async fn handlers_for(
         &self,
         route: &Route,
         subject: &str,
+        home_handlers: &Shared<S, I, U, R, Sch>,
         home: &Account,
     ) -> Result<Shared<S, I, U, R, Sch>, RotationError> {
         match route {
-            Route::Home => self
-                .home
-                .as_ref()
-                .map(Arc::clone)
-                .map_err(|error| RotationError::InvalidConfig(error.to_string())),
+            Route::Home => Ok(Arc::clone(home_handlers)),
             Route::Member(account) if !self.members.enabled() => {
                 Err(RotationError::CrossAccountOff {
                     subject: subject.to_owned(),
@@ -166,16 +165,12 @@ where
         if let Some((detail_type, decision, error_type)) = outcome {
             self.publish(&[OutcomeEvent {
                 detail_type,
-                user: None,
                 secret_arn: Some(event.secret_id.clone()),
                 version: Some(event.token.clone()),
                 trigger: "rotation".into(),
-                principal: None,
-                event_id: None,
                 decision: decision.into(),
                 error_type: error_type.map(str::to_owned),
-                account: None,
-                detail: None,
+                ..OutcomeEvent::default()
             }])
             .await;
         }
@@ -228,7 +223,7 @@ where
     async fn audit(
         &self,
         request: &AuditRequest,
-        home_handlers: &Handlers<S, I, U, R, Sch>,
+        home_handlers: &Shared<S, I, U, R, Sch>,
         home: &Account,
         function_arn: &str,
     ) -> Value {
@@ -257,16 +252,9 @@ where
         let mut audited = Vec::new();
         let mut resets = Vec::new();
         for id in &accounts {
-            let route = if *id == home.id {
-                Route::Home
-            } else {
-                Route::Member(Account {
-                    partition: home.partition.clone(),
-                    id: id.clone(),
-                })
-            };
+            let route = Route::of_account(id, home);
             let result = match self
-                .handlers_for(&route, &format!("account {id}"), home)
+                .handlers_for(&route, &format!("account {id}"), home_handlers, home)
                 .await
             {
                 Ok(handlers) => handlers
@@ -283,18 +271,13 @@ where
                     continue;
                 }
             };
-            let counts: Vec<(&str, u64)> = FindingKind::ALL
-                .iter()
-                .map(|kind| {
-                    (
-                        kind.as_str(),
-                        audit.findings.iter().filter(|f| f.kind == *kind).count() as u64,
-                    )
-                })
-                .collect();
             println!(
                 "{}",
-                metrics::audit_line(id, audit.console_users as u64, &counts)
+                metrics::audit_line(
+                    id,
+                    audit.console_users as u64,
+                    &count_by_kind(&audit.findings)
+                )
             );
             if reset_drift {
                 for finding in audit
@@ -322,8 +305,10 @@ where
             findings.extend(audit.findings.iter().cloned());
             audited.push(audit);
         }
-        self.report_audit(&accounts, &audited, &findings).await;
-        audit_response(&accounts, &audited, &findings, &resets)
+        let summary = summary(&accounts, &audited, &findings);
+        self.report_audit(&accounts, &audited, &findings, &summary)
+            .await;
+        audit_response(&accounts, &audited, &findings, &resets, summary)
     }
 
     /// The audit's log lines and outcome events: one per finding, and the summary.
@@ -332,6 +317,7 @@ where
         accounts: &[String],
         audited: &[AccountAudit],
         findings: &[Finding],
+        summary: &str,
     ) {
         let mut events = Vec::with_capacity(findings.len() + 1);
         for finding in findings {
@@ -344,34 +330,30 @@ where
                 detail_type: outcome::AUDIT_FINDING,
                 user: finding.user.clone(),
                 secret_arn: finding.secret.clone(),
-                version: None,
                 trigger: "audit".into(),
-                principal: None,
-                event_id: None,
                 decision: finding.kind.as_str().into(),
-                error_type: None,
                 account: Some(finding.account.clone()),
                 detail: Some(finding.detail.clone()),
+                ..OutcomeEvent::default()
             });
         }
-        let summary = summary(accounts, audited, findings);
-        tracing::info!(accounts = accounts.len(), audited = audited.len(), findings = findings.len(), summary = %summary, "audit summary");
+        tracing::info!(
+            accounts = accounts.len(),
+            audited = audited.len(),
+            findings = findings.len(),
+            summary,
+            "audit summary"
+        );
         events.push(OutcomeEvent {
             detail_type: outcome::AUDIT_SUMMARY,
-            user: None,
-            secret_arn: None,
-            version: None,
             trigger: "audit".into(),
-            principal: None,
-            event_id: None,
             decision: if findings.is_empty() {
                 "clean".into()
             } else {
                 "findings".into()
             },
-            error_type: None,
-            account: None,
-            detail: Some(summary),
+            detail: Some(summary.to_owned()),
+            ..OutcomeEvent::default()
         });
         self.publish(&events).await;
     }
@@ -409,8 +391,7 @@ where
                     event_id: request.event_id.clone(),
                     decision: if report.dry_run { format!("dry_run:{decision}") } else { decision.into() },
                     error_type: error_type.map(str::to_owned),
-                    account: None,
-                    detail: None,
+                    ..OutcomeEvent::default()
                 }
             })
             .collect()
@@ -472,19 +453,24 @@ fn unreachable_finding(account: &str, error: &RotationError) -> Finding {
     }
 }
 
+/// How many findings of each kind, every kind listed.
+fn count_by_kind(findings: &[Finding]) -> Vec<(&'static str, u64)> {
+    FindingKind::ALL
+        .iter()
+        .map(|kind| {
+            let count = findings.iter().filter(|f| f.kind == *kind).count();
+            (kind.as_str(), count as u64)
+        })
+        .collect()
+}
+
 /// The one-line summary: accounts, users, and findings by kind.
 fn summary(accounts: &[String], audited: &[AccountAudit], findings: &[Finding]) -> String {
     let users: usize = audited.iter().map(|a| a.console_users).sum();
     let enrolled: usize = audited.iter().map(|a| a.enrolled).sum();
-    let by_kind: Vec<String> = FindingKind::ALL
+    let by_kind: Vec<String> = count_by_kind(findings)
         .iter()
-        .map(|kind| {
-            format!(
-                "{}={}",
-                kind.as_str(),
-                findings.iter().filter(|f| f.kind == *kind).count()
-            )
-        })
+        .map(|(kind, count)| format!("{kind}={count}"))
         .collect();
     format!(
         "{} of {} accounts audited, {users} console users, {enrolled} enrolled, {} findings: {}",
@@ -501,6 +487,7 @@ fn audit_response(
     audited: &[AccountAudit],
     findings: &[Finding],
     resets: &[Value],
+    summary: String,
 ) -> Value {
     let per_account: Vec<Value> = audited
         .iter()
@@ -519,6 +506,6 @@ fn audit_response(
         .collect();
     json!({
         "Audit": {"Accounts": accounts, "Audited": per_account, "Findings": listed, "Resets": resets,
-                  "Summary": summary(accounts, audited, findings)},
+                  "Summary": summary},
     })
 }

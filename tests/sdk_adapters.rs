@@ -563,8 +563,7 @@ fn decision_event() -> OutcomeEvent {
         event_id: Some("ct-1".into()),
         decision: "rotation_started".into(),
         error_type: None,
-        account: None,
-        detail: None,
+        ..OutcomeEvent::default()
     }
 }
 

@@ -69,6 +69,20 @@ pub enum Route {
     Member(Account),
 }
 
+impl Route {
+    /// Where account `id` is served: [`Route::Home`] for the function's own.
+    pub fn of_account(id: &str, home: &Account) -> Self {
+        if id == home.id {
+            Self::Home
+        } else {
+            Self::Member(Account {
+                partition: home.partition.clone(),
+                id: id.to_owned(),
+            })
+        }
+    }
+}
+
 /// Where a rotation step acts: the account in the secret's ARN (Secrets Manager
 /// always sends the ARN); a bare name is a secret of the function's own account.
 pub fn route_step(secret_id: &str, home: &Account) -> Route {
@@ -110,13 +124,7 @@ pub fn route_event(payload: &Value, home: &Account) -> Result<Route> {
         }
     }
     let target = named.or(event_account.map(str::to_owned));
-    Ok(match target {
-        Some(id) if id != home.id => Route::Member(Account {
-            partition: home.partition.clone(),
-            id,
-        }),
-        _ => Route::Home,
-    })
+    Ok(target.map_or(Route::Home, |id| Route::of_account(&id, home)))
 }
 
 #[cfg(test)]

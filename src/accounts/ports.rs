@@ -20,9 +20,8 @@ pub trait MemberAccounts: Send + Sync {
     fn organization_accounts(&self) -> impl Future<Output = Result<Vec<String>>> + Send;
 
     /// The handlers for `account`. The role is assumed once per account and its
-    /// credentials kept while they last; [`crate::RotationError::CrossAccountOff`]
-    /// when no member role is set, [`crate::RotationError::MemberRoleRefused`] when
-    /// STS refuses.
+    /// credentials kept while they last; [`crate::RotationError::MemberRoleRefused`]
+    /// when STS refuses. Callers ask only when [`MemberAccounts::enabled`].
     fn handlers(
         &self,
         account: &Account,

@@ -111,10 +111,7 @@ pub type SdkApp = App<
 /// configuration error is kept: every invocation reports it.
 pub async fn build_app(config: &Result<Config, RotationError>) -> SdkApp {
     let sdk_config = load_sdk_config().await;
-    let config = config.as_ref().map_err(|error| match error {
-        RotationError::InvalidConfig(message) => RotationError::InvalidConfig(message.clone()),
-        other => RotationError::InvalidConfig(other.to_string()),
-    });
+    let config = config.as_ref().map_err(Clone::clone);
     let outcomes = EventBridgeOutcomes::from_conf(
         &sdk_config,
         config

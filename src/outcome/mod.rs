@@ -16,8 +16,9 @@ use crate::error::Result;
 /// The `source` of the function's outcome events.
 pub const SOURCE: &str = "iam-password-rotation";
 
-/// One outcome event: a rotation finished or failed, or a reset decided.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// One outcome event: a rotation finished or failed, a reset decided, an audit found.
+/// Fields an event does not have stay at their default (`None`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct OutcomeEvent {
     /// `IAM Password Rotation Finished`, `... Failed`, or `IAM Password Reset Decision`.
     #[serde(skip)]
