@@ -2,6 +2,7 @@
 //! over `aws-sdk-secretsmanager`.
 
 use aws_sdk_secretsmanager::operation::rotate_secret::RotateSecretError;
+use aws_sdk_secretsmanager::types::RotationRulesType;
 use aws_sdk_secretsmanager::Client;
 use secrecy::{ExposeSecret, SecretString};
 
@@ -33,6 +34,16 @@ impl SecretsManagerStore {
     }
 }
 
+/// A secret's rotation rules, as `DescribeSecret` and `ListSecrets` give them.
+fn rotation_rules(rules: Option<&RotationRulesType>) -> RotationRules {
+    rules
+        .map(|rules| RotationRules {
+            automatically_after_days: rules.automatically_after_days(),
+            schedule_expression: rules.schedule_expression().map(str::to_owned),
+        })
+        .unwrap_or_default()
+}
+
 impl SecretStore for SecretsManagerStore {
     async fn describe(&self, secret_id: &str) -> Result<SecretMetadata> {
         let output = self
@@ -57,13 +68,7 @@ impl SecretStore for SecretsManagerStore {
             arn: output.arn().unwrap_or(secret_id).to_owned(),
             rotation_enabled: output.rotation_enabled().unwrap_or(false),
             versions: output.version_ids_to_stages().cloned().unwrap_or_default(),
-            rotation_rules: output
-                .rotation_rules()
-                .map(|rules| RotationRules {
-                    automatically_after_days: rules.automatically_after_days(),
-                    schedule_expression: rules.schedule_expression().map(str::to_owned),
-                })
-                .unwrap_or_default(),
+            rotation_rules: rotation_rules(output.rotation_rules()),
             rotation_lambda_arn: output.rotation_lambda_arn().map(str::to_owned),
         })
     }
@@ -249,13 +254,7 @@ impl SecretInventory for SecretsManagerStore {
                     arn: entry.arn().unwrap_or_default().to_owned(),
                     rotation_enabled: entry.rotation_enabled().unwrap_or(false),
                     rotation_lambda_arn: entry.rotation_lambda_arn().map(str::to_owned),
-                    rotation_rules: entry
-                        .rotation_rules()
-                        .map(|rules| RotationRules {
-                            automatically_after_days: rules.automatically_after_days(),
-                            schedule_expression: rules.schedule_expression().map(str::to_owned),
-                        })
-                        .unwrap_or_default(),
+                    rotation_rules: rotation_rules(entry.rotation_rules()),
                     last_rotated: time(entry.last_rotated_date()),
                     created: time(entry.created_date()),
                     versions: entry

@@ -151,7 +151,7 @@ impl<U: Users, R: RotationControl, S: Schedules> Resetter<U, R, S> {
         }
         Ok(ResetReport {
             trigger: request.trigger,
-            dry_run: self.settings.dry_run || request.dry_run,
+            dry_run: self.dry_run(request),
             decisions,
         })
     }
@@ -204,6 +204,11 @@ impl<U: Users, R: RotationControl, S: Schedules> Resetter<U, R, S> {
             Some(target.metadata.arn),
             decision,
         ))
+    }
+
+    /// Whether `request` is decided and reported only (`RESET_DRY_RUN`, or an audit's dry run).
+    fn dry_run(&self, request: &ResetRequest) -> bool {
+        self.settings.dry_run || request.dry_run
     }
 
     /// Decisions the event alone settles, before any AWS call.
@@ -359,7 +364,7 @@ impl<U: Users, R: RotationControl, S: Schedules> Resetter<U, R, S> {
     ) -> Result<Decision> {
         let name = schedule_name(&target.metadata.arn);
         let now = (self.now)();
-        let dry_run = self.settings.dry_run || request.dry_run;
+        let dry_run = self.dry_run(request);
         if request.attempt.is_some() && !dry_run {
             // The schedule that fired this: gone before a retry reuses its name.
             self.schedules.delete(&name).await?;
@@ -428,7 +433,7 @@ impl<U: Users, R: RotationControl, S: Schedules> Resetter<U, R, S> {
         at: SystemTime,
         attempt: u32,
     ) -> Result<Decision> {
-        if self.settings.dry_run || request.dry_run {
+        if self.dry_run(request) {
             return Ok(Decision::Scheduled(at));
         }
         let input = request.scheduled_event(&target.user, &target.metadata.arn, attempt);
