@@ -52,24 +52,12 @@ README_END = "<!-- make bench: end -->"
 AUDIT = {"source": "iam-password-rotation", "detail-type": "IAM Password Audit Requested", "detail": {}}
 
 
-def peak_rss_kib(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1])
-    return 0
-
-
 def rotation_in_one_process(aws: Aws, url: str, binary: Path, name: str, self_service: bool = False) -> dict:
     user = aws.bound_user(name, self_service=self_service)
     function = LocalLambda(url, binary=binary)
     driver = SecretsManagerDriver(aws, function)
     token = driver.start(user.secret_arn)
     aws.control.clear_calls()
-    started = time.monotonic()
-    function._ensure_process()
-    api = function._api
-    api.polled.wait(10)
-    init_ms = (time.monotonic() - started) * 1000
     steps, calls = {}, {}
     for step in STEPS:
         before = len(aws.control.calls())
@@ -77,12 +65,12 @@ def rotation_in_one_process(aws: Aws, url: str, binary: Path, name: str, self_se
         assert result.ok, result
         steps[step] = result.duration_ms
         calls[step] = len(aws.control.calls()) - before
-    rss = peak_rss_kib(function._process.process.pid)
+    rss = function.peak_rss_kib()
     writes = sum(1 for c in aws.control.calls()
                  if f"{c['service']}:{c['action']}" in WRITE_ACTIONS and c["status"] == 200)
     function.stop()
     assert aws.iam_password(name) == aws.value(user.secret_arn)["password"]
-    return {"init_ms": init_ms, "steps_ms": steps, "calls": calls, "rss_kib": rss, "writes": writes}
+    return {"steps_ms": steps, "calls": calls, "rss_kib": rss, "writes": writes}
 
 
 def reset_decision_calls(aws: Aws, url: str, binary: Path) -> dict:

@@ -264,14 +264,6 @@ def _handler(terminator: TlsTerminator):
 # -- the measurement -------------------------------------------------------------------
 
 
-def peak_rss_kib(pid: int) -> int:
-    """The process's peak resident set (VmHWM), as scripts/bench.py reads it."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1])
-    return 0
-
-
 def _rotation_peak_rss(aws: Aws, binary: Path, endpoint_url: str, name: str, env: Optional[dict] = None) -> dict:
     """One whole rotation (placeholder + four steps) in one fresh process talking to
     ``endpoint_url``; its VmHWM at the end, and whether IAM holds AWSCURRENT's password."""
@@ -281,10 +273,9 @@ def _rotation_peak_rss(aws: Aws, binary: Path, endpoint_url: str, name: str, env
         driver = SecretsManagerDriver(aws, function)
         token = driver.start(user.secret_arn)
         # Started and polling before the first step, as scripts/bench.py measures it.
-        function._ensure_process()
-        function._api.polled.wait(10)
+        function.start()
         results = {step: driver.invoke_step(step, user.secret_arn, token) for step in STEPS}
-        rss = peak_rss_kib(function._process.process.pid)
+        rss = function.peak_rss_kib()
         # The Runtime API hands the reply to the invoker before it acknowledges the function's
         # POST (202): a moment's grace, so stopping the process does not cut that short.
         time.sleep(STOP_GRACE_SECONDS)

@@ -88,6 +88,19 @@ class LocalLambda:
             lines=process.lines[first_line:],
         )
 
+    def start(self, timeout: float = 10.0) -> bool:
+        """Start a process if none runs, and wait until it polls for its first event."""
+        self._ensure_process()
+        assert self._api is not None
+        return self._api.polled.wait(timeout)
+
+    def peak_rss_kib(self) -> int:
+        """The current process's peak resident set so far (``VmHWM``, KiB); 0 without one."""
+        if self._process is None:
+            return 0
+        status = Path(f"/proc/{self._process.process.pid}/status").read_text()
+        return next((int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM:")), 0)
+
     def kill(self) -> None:
         """SIGKILL the current process (a crash); the next invocation starts a fresh one."""
         self._discard(kill=True)
