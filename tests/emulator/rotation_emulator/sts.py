@@ -127,33 +127,23 @@ def validate_assume_role(params: dict) -> list:
         shown = f"'{value}' " if echo else ""
         errors.append(f"Value {shown}at '{name}' failed to satisfy constraint: {constraint}")
 
-    role_arn = params.get("RoleArn")
-    if role_arn is None:
-        errors.append("Value null at 'roleArn' failed to satisfy constraint: Member must not be null")
-    elif len(role_arn) < 20:
-        value_error("roleArn", role_arn, "Member must have length greater than or equal to 20")
-    elif len(role_arn) > 2048:
-        value_error("roleArn", role_arn, "Member must have length less than or equal to 2048")
-    name = params.get("RoleSessionName")
-    if name is None:
-        errors.append("Value null at 'roleSessionName' failed to satisfy constraint: Member must not be null")
-    elif len(name) < 2:
-        value_error("roleSessionName", name, "Member must have length greater than or equal to 2")
-    elif len(name) > 64:
-        value_error("roleSessionName", name, "Member must have length less than or equal to 64")
-    elif not SESSION_NAME_RE.fullmatch(name):
-        value_error("roleSessionName", name, r"Member must satisfy regular expression pattern: [\w+=,.@-]*")
-    external_id = params.get("ExternalId")
-    if external_id is not None:
-        # The value is not echoed (it is a shared secret of sorts).
-        if len(external_id) < 2:
-            value_error("externalId", external_id, "Member must have length greater than or equal to 2", echo=False)
-        elif len(external_id) > 1224:
-            value_error("externalId", external_id, "Member must have length less than or equal to 1224", echo=False)
-        elif not EXTERNAL_ID_RE.fullmatch(external_id):
-            value_error(
-                "externalId", external_id, r"Member must satisfy regular expression pattern: [\w+=,.@:\/-]*", echo=False
-            )
+    def check_string(param: str, name: str, low: int, high: int, pattern=None, shown: str = "",
+                     required: bool = True, echo: bool = True) -> None:
+        value = params.get(param)
+        if value is None:
+            if required:
+                errors.append(f"Value null at '{name}' failed to satisfy constraint: Member must not be null")
+        elif len(value) < low:
+            value_error(name, value, f"Member must have length greater than or equal to {low}", echo)
+        elif len(value) > high:
+            value_error(name, value, f"Member must have length less than or equal to {high}", echo)
+        elif pattern is not None and not pattern.fullmatch(value):
+            value_error(name, value, f"Member must satisfy regular expression pattern: {shown}", echo)
+
+    check_string("RoleArn", "roleArn", 20, 2048)
+    check_string("RoleSessionName", "roleSessionName", 2, 64, SESSION_NAME_RE, r"[\w+=,.@-]*")
+    # The external id is optional and not echoed (it is a shared secret of sorts).
+    check_string("ExternalId", "externalId", 2, 1224, EXTERNAL_ID_RE, r"[\w+=,.@:\/-]*", required=False, echo=False)
     duration = params.get("DurationSeconds")
     if duration is not None:
         if not re.fullmatch(r"-?\d+", str(duration)):
