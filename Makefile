@@ -4,18 +4,18 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-REQUIREMENTS := tests/requirements.txt tests/deploy/requirements.txt
+PIP := $(PY) -m pip install --quiet --disable-pip-version-check
 # The deployable artifact, built by cargo-lambda (from .venv, with Zig) for x86_64.
 BINARY := target/lambda/iam-password-rotation/bootstrap
 
 .PHONY: demo demo-break-glass test unit-tests python-tests build bench lint clean
 
 ## demo: build, start the local AWS emulator, and rotate a demo user's password, step by step
-demo: build
+demo: build $(VENV)/.emulator
 	$(PY) scripts/demo.py --binary $(BINARY)
 
 ## demo-break-glass: a console sign-in of an enrolled user leads to a delayed reset, end to end
-demo-break-glass: build
+demo-break-glass: build $(VENV)/.emulator
 	$(PY) scripts/demo_break_glass.py --binary $(BINARY)
 
 ## test: every test: Rust unit and adapter tests, the release build, emulator, end-to-end,
@@ -27,7 +27,7 @@ unit-tests:
 	cargo test
 
 ## build: the release `bootstrap` (cargo lambda build --release, x86_64)
-build: $(VENV)/.installed
+build: $(VENV)/.build-tools
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cargo lambda build --release --x86-64
 
 ## python-tests: the Python suites against the release bootstrap and the emulator
@@ -36,7 +36,7 @@ python-tests: $(VENV)/.installed
 
 ## bench: cold start against the floor and a Python baseline, size, memory with TLS, AWS calls,
 ## a fleet under IAM throttling; rewrites the README's Performance tables
-bench: build
+bench: build $(VENV)/.emulator
 	cd bench/runtime-floor && CARGO_TARGET_DIR=$(CURDIR)/target cargo build --release
 	$(PY) scripts/bench.py --binary $(BINARY) $(BENCH_ARGS)
 
@@ -45,9 +45,19 @@ lint:
 	cargo fmt --check
 	cargo clippy --all-targets -- -D warnings
 
-$(VENV)/.installed: $(REQUIREMENTS)
+# Three steps, so that `make demo` installs only what it runs: the build toolchain, the
+# emulator, then (for `make test`) the deployment checks' linters.
+$(VENV)/.build-tools: build-requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check $(addprefix -r ,$(REQUIREMENTS))
+	$(PIP) -r build-requirements.txt
+	touch $@
+
+$(VENV)/.emulator: tests/requirements.txt $(VENV)/.build-tools
+	$(PIP) -r tests/requirements.txt
+	touch $@
+
+$(VENV)/.installed: tests/deploy/requirements.txt $(VENV)/.emulator
+	$(PIP) -r tests/deploy/requirements.txt
 	touch $@
 
 clean:

@@ -15,7 +15,8 @@
 //!
 //! Around them: [`event`], [`secret`], [`config`], [`password`] (pure types and
 //! rules), [`ports`] (the rotation's traits), [`adapters`] (every port over the AWS
-//! SDK), [`outcome`] (metric lines and outcome events), [`error`] (the one error type).
+//! SDK), [`outcome`] (metric lines and outcome events), [`error`] (the one error type),
+//! [`logging`] (the log subscriber).
 
 pub mod accounts;
 pub mod adapters;
@@ -23,6 +24,7 @@ pub mod audit;
 pub mod config;
 pub mod error;
 pub mod event;
+pub mod logging;
 pub mod outcome;
 pub mod password;
 pub mod ports;

@@ -21,7 +21,7 @@ async fn main() -> Result<(), Error> {
     // Before anything else runs: it sets an environment variable.
     use_system_certificate_bundle();
     // JSON when AWS_LAMBDA_LOG_FORMAT=JSON; level from AWS_LAMBDA_LOG_LEVEL or RUST_LOG.
-    lambda_runtime::tracing::init_default_subscriber();
+    iam_password_rotation::logging::init();
 
     let config = &Config::from_env().inspect_err(|error| {
         tracing::error!(error_type = error.error_type(), error = %error, "invalid configuration")

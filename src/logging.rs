@@ -1,0 +1,90 @@
+//! The log subscriber: Lambda's advanced logging controls, without a regex engine.
+//!
+//! `lambda_runtime`'s default subscriber filters with `EnvFilter`, which links a
+//! regex engine (about 0.2 MB of the binary and a slice of every build) to parse
+//! `RUST_LOG`. A [`Targets`] filter reads the same `target=level` lists; only
+//! span-field and regex directives, which nothing here needs, are not understood.
+
+use std::str::FromStr;
+
+use tracing_subscriber::filter::{LevelFilter, Targets};
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+
+/// Installs the global subscriber: JSON lines when `AWS_LAMBDA_LOG_FORMAT=JSON`,
+/// else plain text; no timestamp (CloudWatch stamps each line) and no target.
+pub fn init() {
+    let filter = filter(
+        std::env::var("AWS_LAMBDA_LOG_LEVEL").ok().as_deref(),
+        std::env::var("RUST_LOG").ok().as_deref(),
+    );
+    let format = tracing_subscriber::fmt()
+        .with_target(false)
+        .without_time()
+        // The builder's own ceiling is INFO; the filter below decides instead.
+        .with_max_level(LevelFilter::TRACE)
+        .with_writer(std::io::stdout);
+    let json = std::env::var("AWS_LAMBDA_LOG_FORMAT")
+        .is_ok_and(|format| format.eq_ignore_ascii_case("json"));
+    if json {
+        format.json().finish().with(filter).init();
+    } else {
+        format.finish().with(filter).init();
+    }
+}
+
+/// The filter from Lambda's log level and `RUST_LOG`: `RUST_LOG`'s per-target
+/// directives apply; the default level is `AWS_LAMBDA_LOG_LEVEL` when set (Lambda's
+/// setting wins, as in `lambda_runtime`), else `RUST_LOG`'s, else `INFO`. A value
+/// that does not parse is ignored rather than refused: logging must not stop a
+/// rotation.
+pub fn filter(lambda_level: Option<&str>, rust_log: Option<&str>) -> Targets {
+    let directives = rust_log
+        .and_then(|value| Targets::from_str(value).ok())
+        .unwrap_or_default();
+    let default = lambda_level
+        .and_then(|level| LevelFilter::from_str(level).ok())
+        .or_else(|| directives.default_level())
+        .unwrap_or(LevelFilter::INFO);
+    directives.with_default(default)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tracing::Level;
+
+    #[test]
+    fn info_is_the_default_when_nothing_is_set() {
+        let filter = filter(None, None);
+        assert!(filter.would_enable("iam_password_rotation", &Level::INFO));
+        assert!(!filter.would_enable("iam_password_rotation", &Level::DEBUG));
+    }
+
+    #[test]
+    fn lambdas_log_level_wins_over_rust_logs_default() {
+        let filter = filter(Some("WARN"), Some("debug"));
+        assert!(filter.would_enable("iam_password_rotation", &Level::WARN));
+        assert!(!filter.would_enable("iam_password_rotation", &Level::INFO));
+    }
+
+    #[test]
+    fn rust_logs_per_target_directives_still_apply_under_lambdas_level() {
+        let filter = filter(Some("INFO"), Some("aws_smithy_runtime=debug"));
+        assert!(filter.would_enable("aws_smithy_runtime::client", &Level::DEBUG));
+        assert!(!filter.would_enable("iam_password_rotation", &Level::DEBUG));
+    }
+
+    #[test]
+    fn rust_log_sets_the_level_when_lambda_does_not() {
+        let filter = filter(None, Some("debug"));
+        assert!(filter.would_enable("iam_password_rotation", &Level::DEBUG));
+    }
+
+    #[test]
+    fn values_that_do_not_parse_fall_back_to_info() {
+        let filter = filter(Some("loud"), Some("a=b=c"));
+        assert!(filter.would_enable("iam_password_rotation", &Level::INFO));
+        assert!(!filter.would_enable("iam_password_rotation", &Level::DEBUG));
+    }
+}
