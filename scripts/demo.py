@@ -2,8 +2,9 @@
 
 Starts the AWS emulator on 127.0.0.1 (moto with AWS-faithful corrections), creates an
 IAM user with a console password, a secret naming it and the binding tag, then plays
-Secrets Manager: starts a rotation and invokes the release binary through the Lambda
-Runtime API for each step. Run it with `make demo`.
+Secrets Manager: starts a rotation and invokes the function's binary through the Lambda
+Runtime API for each step. Run it with `make demo` (the `demo` build of the function: the
+same code, compiled quickly); the end-to-end tests run it with the release `bootstrap`.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ def masked(password: str | None) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--binary", default=str(REPO / "target/release/iam-password-rotation"))
+    parser.add_argument("--binary", default=str(REPO / "target/demo/iam-password-rotation"))
     parser.add_argument("--log-format", default="Text", choices=["Text", "JSON"])
     args = parser.parse_args()
 

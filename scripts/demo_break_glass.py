@@ -1,11 +1,11 @@
 """Break-glass, locally: a console sign-in leads to a delayed reset of the password.
 
 Starts the AWS emulator on 127.0.0.1, enrols a demo user (a bound secret whose rotation
-function is this one, after its first rotation), then sends the release binary the
+function is this one, after its first rotation), then sends the function's binary the
 CloudTrail sign-in event AWS would deliver. The function schedules a one-time reset; the
 demo fires the schedule as EventBridge Scheduler would after RESET_DELAY_MINUTES, the
 function starts a rotation with RotateSecret, and the demo runs it as Secrets Manager
-would. Run it with `make demo-break-glass`.
+would. Run it with `make demo-break-glass` (the `demo` build of the function).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from rotation_emulator import start_emulator  # noqa: E402
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--binary", default=str(REPO / "target/release/iam-password-rotation"))
+    parser.add_argument("--binary", default=str(REPO / "target/demo/iam-password-rotation"))
     args = parser.parse_args()
 
     emulator = start_emulator()

@@ -1,6 +1,6 @@
 //! The cold-start floor `make bench` compares the function with: a `lambda_runtime`
-//! hello-world, built by this package with the same release profile and the same
-//! runtime features, that answers every event with itself. Whatever the function
+//! hello-world as the runtime's examples write it, built by this package with the
+//! same release profile, that answers every event with itself. Whatever the function
 //! spends before its first poll beyond this program's time is its own.
 
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
