@@ -9,11 +9,16 @@ from __future__ import annotations
 
 import os
 import struct
+import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 BOOTSTRAP = ROOT / "target" / "lambda" / "iam-password-rotation" / "bootstrap"
 EM_X86_64 = 0x3E
+
+
+def profiles(cargo_toml: Path) -> dict:
+    return tomllib.loads(cargo_toml.read_text(encoding="utf-8"))["profile"]
 
 
 def elf_header(path: Path) -> tuple:
@@ -41,3 +46,19 @@ def test_the_end_to_end_suites_run_this_bootstrap():
     binary = os.environ.get("ROTATION_BINARY")
     assert binary, "make test sets ROTATION_BINARY to the cargo lambda bootstrap"
     assert (ROOT / binary).resolve() == BOOTSTRAP.resolve()
+
+
+def test_the_cold_start_floor_is_built_with_the_functions_release_profile():
+    assert profiles(ROOT / "bench" / "runtime-floor" / "Cargo.toml")["release"] == profiles(ROOT / "Cargo.toml")["release"]
+
+
+def test_the_release_profile_is_what_cargo_lambda_builds_with_panics_aborting():
+    release = profiles(ROOT / "Cargo.toml")["release"]
+    assert release == {"opt-level": "z", "lto": "fat", "codegen-units": 1, "panic": "abort", "strip": True}
+
+
+def test_the_demo_profile_changes_only_how_hard_the_compiler_works_not_how_a_panic_ends():
+    demo = profiles(ROOT / "Cargo.toml")["demo"]
+    assert demo.pop("inherits") == "dev"
+    assert demo.pop("panic") == "abort", "the demo binary must end a panic as the deployed one does"
+    assert set(demo) <= {"debug", "incremental", "opt-level", "codegen-units", "lto"}
