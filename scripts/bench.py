@@ -1,7 +1,7 @@
 """Measure what the issues set targets for, and write the README's Performance tables.
 
 Runs the release binary through the local Lambda Runtime API against the emulator:
-- cold start: spawn to the first poll, 30 starts each of the bootstrap, the floor (a
+- cold start: spawn to the first poll, 50 starts each of the bootstrap, the floor (a
   lambda_runtime hello-world, bench/runtime-floor) and a Python boto3 baseline
   (bench/python-baseline), interleaved (scripts/bench_coldstart.py);
 - cold step: spawn to the response of createSecret, bootstrap and Python baseline;
@@ -179,7 +179,7 @@ def measure(binary: Path, runs: int, fleet_secrets: int, fleet_processes: int) -
     aws = Aws(emulator.url)
     try:
         env = bench_coldstart.lambda_environment(emulator.url)
-        starts = bench_coldstart.interleaved_cold_starts(commands, env, 30)
+        starts = bench_coldstart.interleaved_cold_starts(commands, env, 50)
         steps_cold = bench_coldstart.cold_steps({n: commands[n] for n in ("bootstrap", "python")}, emulator.url, 15)
         aws.control.reset()
         rotations = [rotation_in_one_process(aws, emulator.url, binary, f"bench-{i}") for i in range(runs)]
@@ -200,7 +200,7 @@ def measure(binary: Path, runs: int, fleet_secrets: int, fleet_processes: int) -
         f"`bootstrap` for x86_64, against the local emulator; medians). Cold starts run with the environment "
         f"Lambda gives a function: no `SSL_CERT_FILE` or `SSL_CERT_DIR`.",
         "",
-        "| cold start: spawn to the first poll of the Runtime API (30 starts each, interleaved) | median | p95 | ratio |",
+        "| cold start: spawn to the first poll of the Runtime API (50 starts each, interleaved in a shuffled order) | median | p95 | ratio |",
         "|---|---|---|---|",
     ]
     names = {"bootstrap": "this function (`bootstrap`)",
