@@ -10,7 +10,8 @@
 // the compiler's default query depth (128) is too shallow to lay it out.
 #![recursion_limit = "256"]
 
-use iam_password_rotation::adapters::{build_app, use_system_certificate_bundle};
+use iam_password_rotation::adapters::use_system_certificate_bundle;
+use iam_password_rotation::app::build_app;
 use iam_password_rotation::Config;
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 use serde_json::Value;

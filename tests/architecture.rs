@@ -254,7 +254,7 @@ fn graph() -> BTreeMap<Module, BTreeSet<Module>> {
         for _ in 0..8 {
             let mut module: Module = Vec::new();
             for i in 0..path.len() {
-                if modules.contains(&path[..=i].to_vec()) {
+                if modules.contains(&path[..=i]) {
                     module = path[..=i].to_vec();
                 }
             }
@@ -430,7 +430,11 @@ fn no_two_modules_of_src_import_each_other_directly_or_around_a_circle() {
         .map(|c| describe(&top, c))
         .chain(circles(&inner).iter().map(|c| describe(&inner, c)))
         .collect();
-    assert!(found.is_empty(), "import circles in src/: {}", found.join("; "));
+    assert!(
+        found.is_empty(),
+        "import circles in src/: {}",
+        found.join("; ")
+    );
     for (layer, modules) in layers(&top).iter().rev() {
         println!("layer {layer}: {}", modules.join(", "));
     }

@@ -20,11 +20,10 @@ mod tests;
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime};
 
+use crate::binding::{same_function, BINDING_TAG};
 use crate::error::{Result, RotationError};
 use crate::ports::{AWSCURRENT, AWSPENDING};
 use crate::reset::ports::{RotationControl, Users};
-use crate::reset::same_function;
-use crate::rotation::BINDING_TAG;
 
 pub use event::AuditRequest;
 pub use finding::{Finding, FindingKind};
