@@ -98,6 +98,16 @@ def test_the_readme_enrols_a_user_with_the_secrets_arn_captured_by_the_command_n
     assert "rotate-secret" in enrol
 
 
+# One page per thing a user looks up.
+PAGES = ("rotation", "deploy", "configuration", "permissions", "resets", "organizations", "self-service", "errors",
+         "guarantees", "performance")
+
+
+def test_every_reference_page_exists():
+    missing = [page for page in PAGES if not (DOCS / f"{page}.md").is_file()]
+    assert not missing, missing
+
+
 def test_the_readme_maps_every_page_of_docs():
     documentation = section(README, "Documentation")
     for page in sorted(DOCS.glob("*.md")):
