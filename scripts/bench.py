@@ -1,4 +1,4 @@
-"""Measure what the issues set targets for, and write the README's Performance tables.
+"""Measure the function's cost, and write the tables of docs/performance.md.
 
 Runs the release binary through the local Lambda Runtime API against the emulator:
 - cold start: spawn to the first poll, 50 starts each of the bootstrap, the floor (a
@@ -15,7 +15,7 @@ Runs the release binary through the local Lambda Runtime API against the emulato
   the audit's calls per account and per audited user, and a fleet of rotations across
   member accounts run by several processes, counting AssumeRole per account;
 - fleet: 500 secrets by 50 processes under an IAM request-rate limit (scripts/bench_fleet.py).
-Run it with `make bench`; it rewrites the tables between the README's markers.
+Run it with `make bench`; it rewrites the tables between the markers of docs/performance.md.
 """
 
 from __future__ import annotations
@@ -47,8 +47,9 @@ import bench_coldstart  # noqa: E402
 import bench_fleet  # noqa: E402
 import tls_terminator  # noqa: E402
 
-README_BEGIN = "<!-- make bench: begin -->"
-README_END = "<!-- make bench: end -->"
+PERFORMANCE_PAGE = REPO / "docs" / "performance.md"
+PAGE_BEGIN = "<!-- make bench: begin -->"
+PAGE_END = "<!-- make bench: end -->"
 AUDIT = {"source": "iam-password-rotation", "detail-type": "IAM Password Audit Requested", "detail": {}}
 
 
@@ -172,7 +173,7 @@ def tls_crates() -> str:
 
 
 def measure(binary: Path, runs: int, fleet_secrets: int, fleet_processes: int) -> list[str]:
-    """Every measurement, as the README's Performance tables (markdown lines)."""
+    """Every measurement, as the tables of docs/performance.md (markdown lines)."""
     median = statistics.median
     commands = bench_coldstart.programs(binary)
     emulator = start_emulator()
@@ -204,8 +205,8 @@ def measure(binary: Path, runs: int, fleet_secrets: int, fleet_processes: int) -
         "|---|---|---|---|",
     ]
     names = {"bootstrap": "this function (`bootstrap`)",
-             "floor": "floor: a `lambda_runtime` hello-world, same profile ([`bench/runtime-floor`](bench/runtime-floor))",
-             "python": "baseline: Python 3 + boto3, same two clients ([`bench/python-baseline`](bench/python-baseline))"}
+             "floor": "floor: a `lambda_runtime` hello-world, same profile ([`bench/runtime-floor`](../bench/runtime-floor))",
+             "python": "baseline: Python 3 + boto3, same two clients ([`bench/python-baseline`](../bench/python-baseline))"}
     ratios = {"bootstrap": f"{ratio['bootstrap/floor']:.2f}× the floor", "floor": "1",
               "python": f"{ratio['python/bootstrap']:.0f}× this function"}
     for name in ("bootstrap", "floor", "python"):
@@ -300,12 +301,11 @@ def first_build() -> tuple[float, float]:
         return demo, time.monotonic() - started
 
 
-def write_readme(lines: list[str]) -> None:
-    """Replace the README's generated Performance tables with these."""
-    readme = REPO / "README.md"
-    text = readme.read_text(encoding="utf-8")
-    begin, end = text.index(README_BEGIN) + len(README_BEGIN), text.index(README_END)
-    readme.write_text(text[:begin] + "\n" + "\n".join(lines) + "\n" + text[end:], encoding="utf-8")
+def write_page(lines: list[str]) -> None:
+    """Replace the generated tables of docs/performance.md with these."""
+    text = PERFORMANCE_PAGE.read_text(encoding="utf-8")
+    begin, end = text.index(PAGE_BEGIN) + len(PAGE_BEGIN), text.index(PAGE_END)
+    PERFORMANCE_PAGE.write_text(text[:begin] + "\n" + "\n".join(lines) + "\n" + text[end:], encoding="utf-8")
 
 
 def main() -> int:
@@ -314,7 +314,7 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--fleet-secrets", type=int, default=500)
     parser.add_argument("--fleet-processes", type=int, default=50)
-    parser.add_argument("--no-readme", action="store_true", help="print the tables only")
+    parser.add_argument("--print-only", action="store_true", help="print the tables only")
     parser.add_argument("--first-build", action="store_true",
                         help="also time a fresh clone to `make demo` finishing (minutes)")
     args = parser.parse_args()
@@ -326,9 +326,9 @@ def main() -> int:
                       f"({demo:.0f} s). Then `make build` in that clone, the deployable `bootstrap` (cargo-lambda, "
                       f"fat LTO): {release / 60:.1f} min ({release:.0f} s) more."]
     print("\n".join(lines))
-    if not args.no_readme:
-        write_readme(lines)
-        print("\nREADME.md: Performance tables rewritten")
+    if not args.print_only:
+        write_page(lines)
+        print("\ndocs/performance.md: tables rewritten")
     return 0
 
 
