@@ -2,7 +2,7 @@
 //!
 //! The SDK clients are built by the first invocation, not before the first poll:
 //! loading the root certificates and building the clients was most of the function's
-//! start-up. The first invocation pays for them instead (README, "Performance",
+//! start-up. The first invocation pays for them instead (`docs/performance.md`
 //! measures both). The configuration is read at once, so an invalid one is logged at
 //! start-up.
 

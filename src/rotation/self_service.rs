@@ -5,7 +5,7 @@
 //! holds `{"accessKeyId", "secretAccessKey"}`. Before any change the key must
 //! prove to be the named user's (`GetUser` signed with it).
 //!
-//! What the design relies on (see the README, "Which strategy"): IAM's
+//! What the design relies on (see `docs/rotation.md`, "Which strategy"): IAM's
 //! `ChangePassword` checks `OldPassword` before it judges `NewPassword`, and never
 //! accepts a one-character password (an account policy's minimum length is 6 to
 //! 128; with no policy it is 8). So `ChangePassword(OldPassword = p, NewPassword =
