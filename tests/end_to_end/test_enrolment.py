@@ -408,3 +408,78 @@ def test_offboarding_refuses_a_secret_rotated_by_another_function(aws):
     assert process.returncode == 2
     assert f"rotated by {OTHER_FUNCTION}, not by this function" in process.stderr
     assert writes(aws) == []
+
+
+# ---------------------------------------------------------------------------------------
+# --stack: the emulator has no CloudFormation, so DescribeStacks alone is stubbed (botocore's
+# Stubber checks the request's shape); IAM and Secrets Manager are the emulator's.
+
+
+def load_command():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("enrolment_command", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+def stubbed_stack(monkeypatch, command, stack: dict):
+    import boto3
+    from botocore.stub import Stubber
+
+    cloudformation = boto3.client("cloudformation", region_name="us-east-1", aws_access_key_id="x",
+                                  aws_secret_access_key="x")
+    stubber = Stubber(cloudformation)
+    stubber.add_response("describe_stacks", {"Stacks": [stack]}, {"StackName": "iam-password-rotation"})
+    stubber.activate()
+    real = command.Aws.client
+    monkeypatch.setattr(command.Aws, "client",
+                        lambda self, service: cloudformation if service == "cloudformation" else real(self, service))
+    return stubber
+
+
+def operator_environment(monkeypatch, aws):
+    for key in [k for k in os.environ if k.startswith("AWS_")]:
+        monkeypatch.delenv(key)
+    for key, value in dict(AWS_ENDPOINT_URL=aws.url, AWS_REGION="us-east-1", AWS_ACCESS_KEY_ID="AKIDOPERATOR",
+                           AWS_SECRET_ACCESS_KEY="operator-secret", AWS_CONFIG_FILE=os.devnull,
+                           AWS_SHARED_CREDENTIALS_FILE=os.devnull).items():
+        monkeypatch.setenv(key, value)
+
+
+def sam_stack(**parameters: str) -> dict:
+    return {
+        "StackName": "iam-password-rotation", "StackStatus": "CREATE_COMPLETE", "CreationTime": "2026-01-01T00:00:00Z",
+        "Parameters": [{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
+        "Outputs": [{"OutputKey": "FunctionArn", "OutputValue": FUNCTION_ARN}],
+    }
+
+
+def test_with_stack_the_function_arn_user_path_and_login_profile_setting_come_from_the_stack(aws, monkeypatch, capsys):
+    command = load_command()
+    operator_environment(monkeypatch, aws)
+    console_user(aws, "alice", "/rotated/", password=False)
+    console_user(aws, "bob", "/other/")
+    stubber = stubbed_stack(monkeypatch, command, sam_stack(UserPath="/rotated/", CreateLoginProfile="true"))
+    status = command.main(["enrol", "--stack", "iam-password-rotation", "alice", "bob", "--skip-refused"])
+    stubber.assert_no_pending_responses()
+    assert status == 2
+    assert "refused: bob: its path /other/ is outside the stack's UserPath /rotated/" in capsys.readouterr().err
+    # alice has no console password, which the stack's CreateLoginProfile=true allows.
+    arn = tag_of(aws, "alice")
+    assert aws.sm.describe_secret(SecretId=arn)["RotationLambdaARN"] == FUNCTION_ARN
+
+
+def test_a_stack_without_the_function_output_is_refused_before_anything_is_written(aws, monkeypatch, capsys):
+    command = load_command()
+    operator_environment(monkeypatch, aws)
+    console_user(aws, "alice")
+    stack = sam_stack(UserPath="/rotated/")
+    stack["Outputs"] = []
+    stubbed_stack(monkeypatch, command, stack)
+    aws.control.clear_calls()
+    assert command.main(["enrol", "--stack", "iam-password-rotation", "alice"]) == 2
+    assert "stack iam-password-rotation has no FunctionArn output" in capsys.readouterr().err
+    assert aws.control.calls() == []
