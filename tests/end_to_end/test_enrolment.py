@@ -483,3 +483,25 @@ def test_a_stack_without_the_function_output_is_refused_before_anything_is_writt
     assert command.main(["enrol", "--stack", "iam-password-rotation", "alice"]) == 2
     assert "stack iam-password-rotation has no FunctionArn output" in capsys.readouterr().err
     assert aws.control.calls() == []
+
+
+# ---------------------------------------------------------------------------------------
+# the audit names the command, and the command clears the finding
+
+AUDIT = {"source": "iam-password-rotation", "detail-type": "IAM Password Audit Requested", "detail": {}}
+
+
+def not_enrolled(function) -> dict:
+    result = function.invoke(AUDIT)
+    assert result.ok, result
+    return {f["User"]: f["Detail"] for f in result.body["Audit"]["Findings"] if f["Kind"] == "console_user_not_enrolled"}
+
+
+def test_the_audits_not_enrolled_finding_names_the_command_that_clears_it(aws, function):
+    console_user(aws, "alice")
+    detail = not_enrolled(function)["alice"]
+    assert "`python3 scripts/enrolment.py enrol --stack <stack> alice`" in detail
+    process = run(aws, "enrol", *STACK, "alice")
+    assert process.returncode == 0, process.stderr
+    aws.control.expire_credential_report()
+    assert not_enrolled(function) == {}
