@@ -227,14 +227,25 @@ def console_users_under(aws: Aws, path: str) -> list[str]:
     return [user for user in users if has_console_password(aws, user)]
 
 
+def bound_users_under(aws: Aws, path: str) -> list[str]:
+    """Every user under the IAM path that carries the binding tag."""
+    users = []
+    for page in aws.iam.get_paginator("list_users").paginate(PathPrefix=path):
+        users.extend(u["UserName"] for u in page["Users"])
+    return [user for user in users if BINDING_TAG in (get_user(aws, user) or {}).get("TagMap", {})]
+
+
 def selected_users(aws: Aws, args: argparse.Namespace) -> list[str]:
     users = list(args.users)
     if args.users_file:
         users.extend(read_users_file(args.users_file))
-    if getattr(args, "path", None):
+    if args.path:
         if not USER_PATH_RE.fullmatch(args.path):
             raise BadInput(f"--path {args.path!r} is not an IAM path such as /rotated/")
-        users.extend(console_users_under(aws, args.path))
+        if args.command == "enrol":
+            users.extend(console_users_under(aws, args.path))
+        else:
+            users.extend(bound_users_under(aws, args.path))
     if not users:
         raise BadInput("no users: name them, or use --users-file FILE or --path /PATH/")
     return list(dict.fromkeys(users))  # once each, in the order given
@@ -527,6 +538,7 @@ def parser() -> argparse.ArgumentParser:
 
     offboard = commands.add_parser("offboard", help="turn rotation off, remove the binding tag, optionally delete the secret")
     common(offboard)
+    offboard.add_argument("--path", metavar="PATH", help="also every user under this IAM path that carries the binding tag")
     offboard.add_argument("--delete-secret", action="store_true", help="also schedule the secret's deletion")
     offboard.add_argument("--recovery-window-days", type=int, default=30, metavar="DAYS",
                           help="days before the deleted secret is gone for good, 7-30 (default: %(default)s)")

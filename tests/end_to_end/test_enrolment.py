@@ -505,3 +505,18 @@ def test_the_audits_not_enrolled_finding_names_the_command_that_clears_it(aws, f
     assert process.returncode == 0, process.stderr
     aws.control.expire_credential_report()
     assert not_enrolled(function) == {}
+
+
+def test_offboarding_by_path_takes_every_bound_user_under_it_before_the_stack_is_deleted(aws, function):
+    for name in ("alice", "bob"):
+        console_user(aws, name)
+    console_user(aws, "carol")  # not enrolled
+    assert run(aws, "enrol", *STACK, "alice", "bob").returncode == 0
+    for name in ("alice", "bob"):
+        finish_test_run(aws, function, tag_of(aws, name))
+    process = run(aws, "offboard", "--function-arn", FUNCTION_ARN, "--path", "/", "--delete-secret", "--json")
+    assert process.returncode == 0, process.stderr
+    assert sorted(results(process)) == ["alice", "bob"]
+    assert all(tag_of(aws, name) is None for name in ("alice", "bob", "carol"))
+    secrets = aws.sm.list_secrets(IncludePlannedDeletion=True)["SecretList"]
+    assert all(s.get("DeletedDate") and not s.get("RotationEnabled") for s in secrets) and len(secrets) == 2
