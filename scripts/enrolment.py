@@ -299,6 +299,10 @@ def decide_enrolment(aws: Aws, settings: Settings, args: argparse.Namespace, pla
             f"it is already bound to another secret, {bound_to} ({BINDING_TAG}), not to {name}: "
             "offboard it first, or pass the --secret-name of that secret"
         )
+    enabled = bool(secret and secret.get("RotationEnabled"))
+    current_function = (secret or {}).get("RotationLambdaARN")
+    if enabled and current_function and current_function != settings.function_arn:
+        raise Refusal(f"secret {name} is already rotated by {current_function}; offboard it from that function first")
     if bound_to is None and secret is not None:
         check_reused_secret(aws, secret, user)
     if secret is not None and secret.get("DeletedDate"):
@@ -324,13 +328,9 @@ def decide_enrolment(aws: Aws, settings: Settings, args: argparse.Namespace, pla
                 f"{TAG_VALUE_LIMIT} an IAM tag value holds: use a secret with a shorter name"
             )
 
-    enabled = bool(secret and secret.get("RotationEnabled"))
-    current_function = (secret or {}).get("RotationLambdaARN")
-    if enabled and current_function and current_function != settings.function_arn:
-        raise Refusal(f"secret {plan.secret_name} is already rotated by {current_function}; offboard it from that function first")
-
     if bound_to is None:
-        plan.steps.append((f"tag user {user} {BINDING_TAG}=<the secret's ARN>", lambda: tag_user(aws, user, plan)))
+        value = plan.secret_arn or "<the new secret's ARN>"
+        plan.steps.append((f"tag user {user} {BINDING_TAG}={value}", lambda: tag_user(aws, user, plan)))
 
     rules = {"ScheduleExpression": args.schedule}
     if args.window:
