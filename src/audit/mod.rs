@@ -125,7 +125,7 @@ where
                     FindingKind::NotEnrolled,
                     None,
                     format!(
-                        "console user {} has no {BINDING_TAG} tag: no secret holds its password",
+                        "console user {0} has no {BINDING_TAG} tag: no secret holds its password; enrol it with `python3 scripts/enrolment.py enrol --stack <stack> {0}`",
                         row.user
                     ),
                 ));

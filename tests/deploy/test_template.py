@@ -1730,7 +1730,7 @@ def synthesize_cdk_apps(settings: dict[str, tuple[str, ...]], refused: frozenset
                 assert synth.returncode != 0, f"cdk synth ({name}) should have been refused"
                 return name, synth.stdout + synth.stderr
             assert synth.returncode == 0, f"cdk synth ({name}) failed:\n{synth.stdout}{synth.stderr}"
-            return name, json.loads((Path(out) / "IamPasswordRotation.template.json").read_text(encoding="utf-8"))
+            return name, json.loads((Path(out) / "iam-password-rotation.template.json").read_text(encoding="utf-8"))
 
     with concurrent.futures.ThreadPoolExecutor(max_workers=min(len(settings), 4)) as pool:
         return dict(pool.map(synthesize, settings.items()))
@@ -1744,7 +1744,9 @@ CDK_ALL_TRIGGERS_ON = (
 # resources the test below must not find.
 CDK_ALL_TRIGGERS_OFF = ("onDemandResets=false", "auditSchedule=")
 # The strategies' context values, and the settings the app must refuse as the template's Rules do.
-CDK_SELF_SERVICE_ONLY = ("selfServiceStrategy=true", "updateLoginProfileStrategy=false", "example=false")
+CDK_SELF_SERVICE_ONLY = ("selfServiceStrategy=true", "updateLoginProfileStrategy=false", "createExample=false")
+# The example user (off by default, as CreateExample), which needs createLoginProfile=true as in the template.
+CDK_EXAMPLE = ("createExample=true", "createLoginProfile=true")
 CDK_ORGANIZATION = (
     f"organizationId={ORGANIZATION_ID}", "memberRoleName=rotator", "auditResetDrift=true", "breakGlassResets=true",
     "auditSchedule=cron(0 6 * * ? *)",
@@ -1755,26 +1757,37 @@ ORGANIZATION_PARAMETERS = {
     "AuditSchedule": "cron(0 6 * * ? *)",
 }
 CDK_REFUSED = {
-    "example without the UpdateLoginProfile strategy": ("updateLoginProfileStrategy=false",),
-    "CREATE_LOGIN_PROFILE without the UpdateLoginProfile strategy": (
-        "updateLoginProfileStrategy=false", "example=false", "CREATE_LOGIN_PROFILE=true",
+    "example without the UpdateLoginProfile strategy": ("updateLoginProfileStrategy=false", *CDK_EXAMPLE),
+    "createLoginProfile without the UpdateLoginProfile strategy": (
+        "updateLoginProfileStrategy=false", "createLoginProfile=true",
     ),
+}
+# Refused as the template's rules refuse them, or as names of no setting.
+CDK_REFUSED_SETTINGS = {
+    "example without createLoginProfile": (("createExample=true",), "it needs -c createLoginProfile=true"),
+    "an environment variable's name": (("PASSWORD_LENGTH=24",), "use -c passwordLength=..."),
+    "the example's former name": (("example=true",), "use -c createExample=..."),
 }
 
 
 @pytest.fixture(scope="module")
 def cdk_templates() -> dict[str, dict]:
     return synthesize_cdk_apps({
-        # cdk.json's settings (the example on, so CREATE_LOGIN_PROFILE=true; on-demand resets on).
-        "default": (f"kmsKeyArn={FAKE_KMS_KEY}",),
-        "all triggers": (f"kmsKeyArn={FAKE_KMS_KEY}", *CDK_ALL_TRIGGERS_ON),
-        "no binding tag, no triggers": (f"kmsKeyArn={FAKE_KMS_KEY}", "REQUIRE_BINDING_TAG=false", *CDK_ALL_TRIGGERS_OFF),
+        # cdk.json's settings alone: the template's defaults.
+        "cdk.json": (),
+        # The example on (so CREATE_LOGIN_PROFILE=true); on-demand resets on.
+        "default": (f"kmsKeyArn={FAKE_KMS_KEY}", *CDK_EXAMPLE),
+        "all triggers": (f"kmsKeyArn={FAKE_KMS_KEY}", *CDK_EXAMPLE, *CDK_ALL_TRIGGERS_ON),
+        "no binding tag, no triggers": (
+            f"kmsKeyArn={FAKE_KMS_KEY}", *CDK_EXAMPLE, "requireBindingTag=false", *CDK_ALL_TRIGGERS_OFF,
+        ),
         "self-service only": (f"kmsKeyArn={FAKE_KMS_KEY}", *CDK_SELF_SERVICE_ONLY),
-        "both strategies": (f"kmsKeyArn={FAKE_KMS_KEY}", "selfServiceStrategy=true"),
+        "both strategies": (f"kmsKeyArn={FAKE_KMS_KEY}", *CDK_EXAMPLE, "selfServiceStrategy=true"),
         # Organisations and the audit (docs/organizations.md), with drift resets and sign-ins.
-        "organisation": (f"kmsKeyArn={FAKE_KMS_KEY}", *CDK_ORGANIZATION),
+        "organisation": (f"kmsKeyArn={FAKE_KMS_KEY}", *CDK_EXAMPLE, *CDK_ORGANIZATION),
         **CDK_REFUSED,
-    }, refused=frozenset(CDK_REFUSED))
+        **{name: context for name, (context, _) in CDK_REFUSED_SETTINGS.items()},
+    }, refused=frozenset(CDK_REFUSED) | frozenset(CDK_REFUSED_SETTINGS))
 
 
 @pytest.fixture(scope="module")
@@ -1994,7 +2007,7 @@ def test_with_only_the_self_service_strategy_the_cdk_role_has_the_templates_stat
     cdk_template_with_self_service_only, template, role_name
 ):
     cdk = cdk_template_with_self_service_only
-    # example=false: no example, so CREATE_LOGIN_PROFILE stays false, as in the template.
+    # createExample=false: no example, so CREATE_LOGIN_PROFILE stays false, as in the template.
     assert_same_statements(cdk, template, role_name, KmsKeyArn=FAKE_KMS_KEY, **SELF_SERVICE_ONLY)
     by_sid = statements_of_cdk(cdk)
     granted = {a for s in by_sid.values() for a in actions_of(s) if a.startswith("iam:")}
@@ -2026,9 +2039,51 @@ def test_the_cdk_app_refuses_create_login_profile_without_the_update_login_profi
     output = cdk_templates[case]
     assert "updateLoginProfileStrategy" in output, output
     if case.startswith("example"):
-        assert "-c example=false" in output
+        assert "-c createExample=false" in output
     else:
-        assert "CREATE_LOGIN_PROFILE=true requires updateLoginProfileStrategy=true" in output
+        assert "createLoginProfile=true requires updateLoginProfileStrategy=true" in output
+
+
+@pytest.mark.parametrize("case", sorted(CDK_REFUSED_SETTINGS))
+def test_the_cdk_app_refuses_what_the_template_refuses_and_names_of_no_setting(cdk_templates, case):
+    assert CDK_REFUSED_SETTINGS[case][1] in cdk_templates[case], cdk_templates[case]
+
+
+# Parameters the CDK app takes under their own name in camelCase, with the same default.
+CDK_CONTEXT_PARAMETERS = (
+    "FunctionName", "Architecture", "ApplicationLogLevel", "SystemLogLevel", "LogRetentionInDays", "PasswordLength",
+    "ExcludeCharacters", "ExcludeLowercase", "ExcludeUppercase", "ExcludeNumbers", "ExcludePunctuation",
+    "RequireEachIncludedType", "UpdateLoginProfileStrategy", "SelfServiceStrategy", "PasswordResetRequired",
+    "CreateLoginProfile", "RequireBindingTag", "UserPath", "KmsKeyArn", "CreateExample", "ExampleUserName",
+    "OnDemandResets", "OnDemandSenderArns", "SecurityHubResets", "BreakGlassResets", "CheckoutResets", "DriftRepair",
+    "ResetDelayMinutes", "ResetDryRun", "OutcomeEventBusName", "AuditSchedule", "AuditAccounts", "AuditResetDrift",
+    "OrganizationId", "MemberRoleName", "MemberExternalId",
+)
+
+
+def test_the_cdk_context_names_are_the_templates_parameters_in_camel_case_with_their_defaults(template):
+    context = json.loads((CDK_DIR / "cdk.json").read_text(encoding="utf-8"))["context"]
+    settings = {key: value for key, value in context.items() if not key.startswith("@")}
+    assert all(re.fullmatch(r"[a-z][A-Za-z0-9]*", key) for key in settings), sorted(settings)
+    for parameter in CDK_CONTEXT_PARAMETERS:
+        default = template["Parameters"][parameter].get("Default")
+        assert settings[parameter[0].lower() + parameter[1:]] == str(default), parameter
+    for key in settings.keys() - {p[0].lower() + p[1:] for p in CDK_CONTEXT_PARAMETERS}:
+        assert key in ("assetDir", "stackName"), f"{key} is no parameter of the template"
+
+
+def test_with_cdk_json_alone_the_cdk_app_deploys_what_the_template_deploys_by_default(cdk_templates, template, role_name):
+    cdk = cdk_templates["cdk.json"]
+    assert not resources_of_type(cdk, "AWS::IAM::User") and not resources_of_type(cdk, "AWS::SecretsManager::Secret")
+    assert not resources_of_type(cdk, "AWS::SecretsManager::RotationSchedule")
+    assert_same_statements(cdk, template, role_name)
+    _, fn = only_resource_of_type(cdk, "AWS::Lambda::Function")
+    assert fn["Properties"]["Environment"]["Variables"]["CREATE_LOGIN_PROFILE"] == "false"
+    assert fn["Properties"]["LoggingConfig"]["ApplicationLogLevel"] == "INFO"
+    _, log_group = only_resource_of_type(cdk, "AWS::Logs::LogGroup")
+    assert log_group["Properties"]["RetentionInDays"] == 90
+    # What scripts/enrolment.py --stack reads, as it reads the template's parameters.
+    assert {"FunctionArn", "UserPath", "CreateLoginProfile"} <= set(cdk["Outputs"])
 
 
 def test_the_cdk_app_grants_no_kms_encrypt(cdk_template):
@@ -2045,6 +2100,7 @@ DOCUMENTS = [
     README, *sorted((ROOT / "docs").glob("*.md")), CDK_DIR / "README.md", TEMPLATE,
     FORWARDING, MEMBER_TEMPLATE, CENTRAL_INVOKE_TEMPLATE, EVENTS / "README.md",
 ]
+DOCUMENTS += [ROOT / "docs" / name for name in ("enrolment.md", "reading-the-password.md", "operations.md")]
 FILE_REFERENCE = r"[\w.-]+(?:/[\w.-]+)*\.(?:md|yaml|yml|toml|json|ts|py|txt|rs|lock)"
 SAR_FIELDS = (
     "Name", "Description", "Author", "SpdxLicenseId", "LicenseUrl", "ReadmeUrl", "Labels",

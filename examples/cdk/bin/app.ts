@@ -1,7 +1,7 @@
 #!/usr/bin/env node
-// CDK app: the iam-password-rotation function, its least-privilege role and an example
-// bound user + secret rotated every 30 days. Settings come from cdk.json's "context"
-// (override with -c key=value); see README.md.
+// CDK app: the iam-password-rotation function, its least-privilege role and, with
+// -c createExample=true, an example bound user + secret rotated every 30 days. Settings come from
+// cdk.json's "context" (override with -c key=value), with template.yaml's defaults; see README.md.
 import * as fs from 'fs';
 import * as path from 'path';
 import * as cdk from 'aws-cdk-lib';
@@ -32,15 +32,33 @@ const assetDir = path.resolve(__dirname, '..', context('assetDir', '../../target
 const built = fs.existsSync(path.join(assetDir, 'bootstrap'));
 const codeDir = built ? assetDir : path.resolve(__dirname, '..', 'placeholder-asset');
 
-const example = flag('example', true);
-const config: RotationConfig = { ...DEFAULT_CONFIG };
-for (const key of Object.keys(DEFAULT_CONFIG) as (keyof RotationConfig)[]) {
-  // -c PASSWORD_LENGTH=24, -c EXCLUDE_CHARACTERS="'|" ...
-  config[key] = context(key, DEFAULT_CONFIG[key]);
+// Every context value is template.yaml's parameter of the same name in camelCase, with its
+// default: no example user (CreateExample=false).
+if (app.node.tryGetContext('example') !== undefined) {
+  throw new Error('context example is not a setting: use -c createExample=... (template.yaml\'s CreateExample)');
 }
-// The example user has no console password until its first rotation creates one.
-if (example && app.node.tryGetContext('CREATE_LOGIN_PROFILE') === undefined) {
-  config.CREATE_LOGIN_PROFILE = 'true';
+const example = flag('createExample', false);
+// The function's settings, camelCase like every other context value; each sets the
+// environment variable in RotationConfig (see the README's "Configuration").
+const CONFIG_CONTEXT: Record<keyof RotationConfig, string> = {
+  PASSWORD_LENGTH: 'passwordLength',
+  EXCLUDE_CHARACTERS: 'excludeCharacters',
+  EXCLUDE_LOWERCASE: 'excludeLowercase',
+  EXCLUDE_UPPERCASE: 'excludeUppercase',
+  EXCLUDE_NUMBERS: 'excludeNumbers',
+  EXCLUDE_PUNCTUATION: 'excludePunctuation',
+  REQUIRE_EACH_INCLUDED_TYPE: 'requireEachIncludedType',
+  PASSWORD_RESET_REQUIRED: 'passwordResetRequired',
+  CREATE_LOGIN_PROFILE: 'createLoginProfile',
+  REQUIRE_BINDING_TAG: 'requireBindingTag',
+};
+const config: RotationConfig = { ...DEFAULT_CONFIG };
+for (const [key, name] of Object.entries(CONFIG_CONTEXT) as [keyof RotationConfig, string][]) {
+  // An environment variable's name given as a context key would otherwise be ignored in silence.
+  if (app.node.tryGetContext(key) !== undefined) {
+    throw new Error(`context ${key} is not a setting: use -c ${name}=...`);
+  }
+  config[key] = context(name, DEFAULT_CONFIG[key]);
 }
 
 // Event-triggered resets (docs/resets.md): the same options as template.yaml's parameters.
@@ -77,7 +95,7 @@ const organization: OrganizationOptions = {
   memberExternalId: context('memberExternalId', DEFAULT_ORGANIZATION.memberExternalId),
 };
 
-new PasswordRotationStack(app, context('stackName', 'IamPasswordRotation'), {
+new PasswordRotationStack(app, context('stackName', 'iam-password-rotation'), {
   description: 'iam-password-rotation: Secrets Manager rotation of IAM console passwords',
   // Environment-agnostic unless CDK_DEFAULT_ACCOUNT/REGION are known (cdk deploy sets
   // them from your credentials): synth needs no AWS access.
@@ -90,6 +108,9 @@ new PasswordRotationStack(app, context('stackName', 'IamPasswordRotation'), {
   functionName: context('functionName', 'iam-password-rotation'),
   architecture: context('architecture', 'arm64'),
   userPath: context('userPath', '/'),
+  applicationLogLevel: context('applicationLogLevel', 'INFO'),
+  systemLogLevel: context('systemLogLevel', 'INFO'),
+  logRetentionInDays: Number(context('logRetentionInDays', '90')),
   kmsKeyArn: context('kmsKeyArn', '') || undefined,
   config,
   exampleUserName: example ? context('exampleUserName', 'password-rotation-example') : undefined,

@@ -5,9 +5,11 @@ import * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
-import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as securityhub from 'aws-cdk-lib/aws-securityhub';
 import { Construct } from 'constructs';
+import { BINDING_TAG, EnrolledUser } from './enrolled-user';
+
+export { BINDING_TAG, EnrolledUser, EnrolledUserProps } from './enrolled-user';
 
 /** The function's environment variables (all strings, as Lambda passes them). */
 export interface RotationConfig {
@@ -37,7 +39,6 @@ export const DEFAULT_CONFIG: RotationConfig = {
   REQUIRE_BINDING_TAG: 'true',
 };
 
-export const BINDING_TAG = 'password-rotation:secret-arn';
 /** The tag a credentials secret of the self-service strategy carries, valued the function's name. */
 export const CREDENTIALS_TAG = 'password-rotation:credentials-for';
 
@@ -165,6 +166,12 @@ export interface PasswordRotationStackProps extends cdk.StackProps {
   /** Explicit, so the role can name the function's ARN and log group without a cycle. */
   readonly functionName: string;
   readonly architecture: string;
+  /** Level of the function's JSON logs: TRACE, DEBUG, INFO, WARN, ERROR or FATAL (default INFO). */
+  readonly applicationLogLevel?: string;
+  /** Level of Lambda's platform lines: DEBUG, INFO or WARN (default INFO). */
+  readonly systemLogLevel?: string;
+  /** Retention of the function's log group, one of CloudWatch Logs' values (default 90). */
+  readonly logRetentionInDays?: number;
   /** IAM path of the users the function may rotate, e.g. "/" or "/rotated/". */
   readonly userPath: string;
   /** Customer managed KMS key of the secrets; undefined = aws/secretsmanager. */
@@ -183,6 +190,9 @@ export interface PasswordRotationStackProps extends cdk.StackProps {
 }
 
 export class PasswordRotationStack extends cdk.Stack {
+  /** The function's unqualified ARN: what secrets name as their rotation function. */
+  readonly functionArn: string;
+
   constructor(scope: Construct, id: string, props: PasswordRotationStackProps) {
     super(scope, id, props);
 
@@ -206,19 +216,31 @@ export class PasswordRotationStack extends cdk.Stack {
     if (!['arm64', 'x86_64'].includes(props.architecture)) {
       throw new Error(`architecture must be arm64 or x86_64, got ${props.architecture}`);
     }
+    const applicationLogLevel = props.applicationLogLevel ?? 'INFO';
+    if (!['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR', 'FATAL'].includes(applicationLogLevel)) {
+      throw new Error(`applicationLogLevel must be TRACE, DEBUG, INFO, WARN, ERROR or FATAL, got ${applicationLogLevel}`);
+    }
+    const systemLogLevel = props.systemLogLevel ?? 'INFO';
+    if (!['DEBUG', 'INFO', 'WARN'].includes(systemLogLevel)) {
+      throw new Error(`systemLogLevel must be DEBUG, INFO or WARN, got ${systemLogLevel}`);
+    }
+    const retention = props.logRetentionInDays ?? 90;
+    if (!(Object.values(logs.RetentionDays) as number[]).includes(retention) || retention === logs.RetentionDays.INFINITE) {
+      throw new Error(`logRetentionInDays must be one of CloudWatch Logs' retention periods (1, 3, 5, 7, 14, 30, 60, 90, ...), got ${retention}`);
+    }
     const createLoginProfile = props.config.CREATE_LOGIN_PROFILE === 'true';
     const requireBindingTag = props.config.REQUIRE_BINDING_TAG === 'true';
     const strategies = props.strategies ?? DEFAULT_STRATEGIES;
     // As template.yaml's rules: without the UpdateLoginProfile strategy the role has no IAM
     // write permission, iam:CreateLoginProfile included.
     if (!strategies.updateLoginProfile && props.exampleUserName) {
-      throw new Error('the example user gets its first console password from CreateLoginProfile, which updateLoginProfileStrategy=false does not grant: also pass -c example=false');
+      throw new Error('the example user gets its first console password from CreateLoginProfile, which updateLoginProfileStrategy=false does not grant: also pass -c createExample=false');
     }
     if (!strategies.updateLoginProfile && createLoginProfile) {
-      throw new Error('CREATE_LOGIN_PROFILE=true requires updateLoginProfileStrategy=true (false grants no IAM write, iam:CreateLoginProfile included)');
+      throw new Error('createLoginProfile=true requires updateLoginProfileStrategy=true (false grants no IAM write, iam:CreateLoginProfile included)');
     }
     if (props.exampleUserName && !createLoginProfile) {
-      throw new Error('the example user has no console password until its first rotation: it needs CREATE_LOGIN_PROFILE=true');
+      throw new Error('the example user has no console password until its first rotation: it needs -c createLoginProfile=true (as CreateExample=true needs CreateLoginProfile=true)');
     }
     const resets = props.resets ?? DEFAULT_RESETS;
     if (!Number.isInteger(resets.delayMinutes) || resets.delayMinutes < 1 || resets.delayMinutes > 1440) {
@@ -277,7 +299,7 @@ export class PasswordRotationStack extends cdk.Stack {
     // Created before the function: retention from the first line, and the role can name it.
     const logGroup = new logs.LogGroup(this, 'FunctionLogGroup', {
       logGroupName: `/aws/lambda/${props.functionName}`,
-      retention: logs.RetentionDays.THREE_MONTHS,
+      retention: retention as logs.RetentionDays,
       removalPolicy: cdk.RemovalPolicy.DESTROY,
     });
 
@@ -484,8 +506,8 @@ export class PasswordRotationStack extends cdk.Stack {
       role,
       logGroup,
       loggingFormat: lambda.LoggingFormat.JSON,
-      applicationLogLevelV2: lambda.ApplicationLogLevel.INFO,
-      systemLogLevelV2: lambda.SystemLogLevel.INFO,
+      applicationLogLevelV2: applicationLogLevel as lambda.ApplicationLogLevel,
+      systemLogLevelV2: systemLogLevel as lambda.SystemLogLevel,
       environment: {
         ...props.config,
         RESET_DRY_RUN: String(resets.dryRun),
@@ -505,6 +527,7 @@ export class PasswordRotationStack extends cdk.Stack {
       },
     });
     fn.node.addDependency(logGroup);
+    this.functionArn = fn.functionArn;
     if (props.placeholderCode) {
       cdk.Annotations.of(fn).addWarningV2(
         'iam-password-rotation:placeholder-code',
@@ -524,6 +547,13 @@ export class PasswordRotationStack extends cdk.Stack {
     new cdk.CfnOutput(this, 'FunctionArn', {
       value: fn.functionArn,
       description: 'ARN of the rotation function - pass it as --rotation-lambda-arn to rotate-secret',
+    });
+    // What the enrolment command (scripts/enrolment.py --stack) reads, as it reads the SAM
+    // stack's parameters of the same names.
+    new cdk.CfnOutput(this, 'UserPath', { value: props.userPath, description: 'IAM path of the users the function may rotate' });
+    new cdk.CfnOutput(this, 'CreateLoginProfile', {
+      value: props.config.CREATE_LOGIN_PROFILE,
+      description: 'Whether the function gives users without a console password one',
     });
     new cdk.CfnOutput(this, 'FunctionRoleArn', {
       value: role.roleArn,
@@ -672,40 +702,15 @@ export class PasswordRotationStack extends cdk.Stack {
     }
 
     if (props.exampleUserName) {
-      const encryptionKey = props.kmsKeyArn ? kms.Key.fromKeyArn(this, 'SecretsKey', props.kmsKeyArn) : undefined;
-      // No password: the first rotation generates one and creates the login profile.
-      const secret = new secretsmanager.Secret(this, 'ExampleSecret', {
-        description: `Console password of the IAM user ${props.exampleUserName}`,
-        secretObjectValue: { username: cdk.SecretValue.unsafePlainText(props.exampleUserName) },
-        encryptionKey,
-      });
-      // Named explicitly so the secret can name the user before the user (tagged with the
-      // secret's ARN, which has a random suffix) exists.
-      const user = new iam.User(this, 'ExampleUser', {
+      const example = new EnrolledUser(this, 'Example', {
         userName: props.exampleUserName,
         path: props.userPath,
-      });
-      cdk.Tags.of(user).add(BINDING_TAG, secret.secretArn);
-
-      // An imported reference, not `fn`: for a function defined in the same app,
-      // addRotationSchedule also grants the role read/write on this secret and
-      // secretsmanager:GetRandomPassword on "*", and adds an invoke permission without
-      // SourceAccount - all beyond the least-privilege statements above.
-      const rotationLambda = lambda.Function.fromFunctionAttributes(this, 'RotationFunctionRef', {
         functionArn: fn.functionArn,
-        sameEnvironment: true,
+        encryptionKey: props.kmsKeyArn ? kms.Key.fromKeyArn(this, 'SecretsKey', props.kmsKeyArn) : undefined,
+        rotationDependsOn: [permission, fn],
       });
-      const schedule = secret.addRotationSchedule('Rotation', {
-        rotationLambda,
-        automaticallyAfter: cdk.Duration.days(30),
-      });
-      // A 2-hour rotation window (no L2 property for it).
-      (schedule.node.defaultChild as secretsmanager.CfnRotationSchedule).addPropertyOverride('RotationRules.Duration', '2h');
-      // The first rotation starts at once: the function must be invocable and the user tagged.
-      schedule.node.addDependency(permission, user, fn);
-
-      new cdk.CfnOutput(this, 'ExampleSecretArn', { value: secret.secretArn });
-      new cdk.CfnOutput(this, 'ExampleUserName', { value: user.userName });
+      new cdk.CfnOutput(this, 'ExampleSecretArn', { value: example.secret.secretArn });
+      new cdk.CfnOutput(this, 'ExampleUserName', { value: example.user.userName });
     }
   }
 }
