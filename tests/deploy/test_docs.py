@@ -91,11 +91,13 @@ def test_the_readme_tells_what_it_is_how_to_try_it_deploy_it_enrol_a_user_and_re
 
 def test_the_readme_enrols_a_user_with_the_secrets_arn_captured_by_the_command_not_copied_by_hand():
     enrol = section(README, "Enrol a user")
-    assert re.search(r"(\w+)=\$\(aws secretsmanager create-secret .*?--query ARN --output text\)", enrol, re.S)
-    captured = re.search(r"(\w+)=\$\(aws secretsmanager create-secret", enrol).group(1)
-    assert f"Value=${captured}" in enrol, "the tag's value is the captured ARN"
+    assert "python3 scripts/enrolment.py enrol --stack" in enrol
     assert "arn:aws:secretsmanager:" not in enrol, "no ARN to copy by hand"
-    assert "rotate-secret" in enrol
+    by_hand = section(DOCS / "enrolment.md", "By hand")
+    assert re.search(r"(\w+)=\$\(aws secretsmanager create-secret .*?--query ARN --output text\)", by_hand, re.S)
+    captured = re.search(r"(\w+)=\$\(aws secretsmanager create-secret", by_hand).group(1)
+    assert f"Value=${captured}" in by_hand, "the tag's value is the captured ARN"
+    assert "rotate-secret" in by_hand
 
 
 # One page per thing a user looks up.
@@ -133,7 +135,8 @@ OFFLINE_COMMANDS = {
     "make test": None,  # the command that runs every test, this one included
 }
 # What the other commands start with: each needs AWS credentials and an account.
-NEEDS_AWS = ("aws ", "sam deploy", "sam build", "user=", "function_arn=$(aws ", "secret_arn=$(aws ")
+NEEDS_AWS = ("aws ", "sam deploy", "sam build", "user=", "function_arn=$(aws ", "secret_arn=$(aws ",
+             "python3 scripts/enrolment.py ")
 
 
 def readme_shell_blocks() -> list[str]:
