@@ -356,6 +356,8 @@ class EmulatorApp(
         self.denied: set = set()
         # ChangePassword judges NewPassword before OldPassword (POST /_emulator/iam-behaviour).
         self.change_password_new_first = False
+        # Access key ids deleted with DeleteAccessKey: IAM refuses what they sign.
+        self.deleted_keys: set = set()
         # (account id, user name) -> the login profile's PasswordResetRequired
         # before its latest change (what a "stale-read" fault answers).
         self.previous_reset_flag: dict = {}
@@ -530,8 +532,14 @@ class EmulatorApp(
     def handle(self, req: AwsRequest) -> Response:
         """Dispatch one AWS call to a correction handler or straight to moto."""
         if req.service == "iam":
+            if req.access_key in self.deleted_keys:
+                # A deleted key signs nothing (correction 3).
+                return iam_error(403, "InvalidClientTokenId", "The security token included in the request is invalid.")
             handler = self._iam_handlers.get(req.action)
-            return handler(req) if handler else self.forward(req.environ)
+            resp = handler(req) if handler else self.forward(req.environ)
+            if req.action == "DeleteAccessKey" and resp.status == 200:
+                self.deleted_keys.add(req.params.get("AccessKeyId"))
+            return resp
         if req.service == "secretsmanager":
             handler = self._sm_handlers.get(req.action)
             resp = handler(req) if handler else self.forward(req.environ)
@@ -1180,6 +1188,7 @@ class EmulatorApp(
             self.password_history.clear()
             self.denied.clear()
             self.change_password_new_first = False
+            self.deleted_keys.clear()
             self.previous_reset_flag.clear()
             self.password_changed.clear()
             self._reset_credential_reports()

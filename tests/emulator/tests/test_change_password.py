@@ -102,3 +102,13 @@ def test_the_call_log_names_the_users_access_key_that_signed_an_iam_call(emulato
     iam.get_user(UserName="carol")
     signed = [c.get("AccessKeyId") for c in control.calls()]
     assert signed == [key["AccessKeyId"], None]
+
+
+def test_a_deleted_access_key_signs_no_iam_call(emulator, iam):
+    iam.create_user(UserName="dave")
+    key = iam.create_access_key(UserName="dave")["AccessKey"]
+    as_dave = make_client(emulator, "iam", key["AccessKeyId"], key["SecretAccessKey"])
+    assert as_dave.get_user()["User"]["UserName"] == "dave"
+    iam.delete_access_key(UserName="dave", AccessKeyId=key["AccessKeyId"])
+    with raises_aws("InvalidClientTokenId", 403):
+        as_dave.get_user()
