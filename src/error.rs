@@ -208,14 +208,26 @@ pub enum RotationError {
     },
 
     /// The access key belongs to another identity than the user the secret names.
-    #[error("the access key in {credentials} belongs to {key_owner}, not to IAM user {user}: a secret may only use its own user's key")]
+    #[error("the access key in {credentials} belongs to {key_owner}, not to IAM user {user} of account {account}: a secret may only use its own user's key")]
     CredentialsUserMismatch {
         /// The IAM user the secret names.
         user: String,
+        /// The secret's account (from its ARN).
+        account: String,
         /// The credentials secret's id.
         credentials: String,
-        /// Whom the key belongs to (user name, or "the account root user", ...).
+        /// Whom the key belongs to (user name, with its account when that differs).
         key_owner: String,
+    },
+
+    /// `ChangePassword` did not refuse a random wrong `OldPassword` as wrong, so its
+    /// answers cannot tell which password IAM holds.
+    #[error("IAM's ChangePassword for user {user} answered {answer} to a random wrong OldPassword instead of refusing it as wrong: its answers cannot tell which password IAM holds, so the self-service strategy is refused; remove changePasswordCredentials to rotate with UpdateLoginProfile")]
+    ProbeUntrusted {
+        /// The IAM user name.
+        user: String,
+        /// What IAM answered (an error type, or "success").
+        answer: String,
     },
 
     /// `ChangePassword` refused the old password, and IAM does not hold the pending one either.
@@ -356,6 +368,7 @@ impl RotationError {
             Self::CurrentPasswordMissing { .. } => "CurrentPasswordMissing",
             Self::InvalidCredentialsSecret { .. } => "InvalidCredentialsSecret",
             Self::CredentialsUserMismatch { .. } => "CredentialsUserMismatch",
+            Self::ProbeUntrusted { .. } => "ProbeUntrusted",
             Self::OldPasswordIncorrect { .. } => "OldPasswordIncorrect",
             Self::ChangePasswordNotAllowed { .. } => "ChangePasswordNotAllowed",
             Self::InvalidUserType { .. } => "InvalidUserType",

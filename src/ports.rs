@@ -185,11 +185,20 @@ impl std::fmt::Debug for AccessKey {
     }
 }
 
+/// Whom an access key belongs to: `GetUser` signed with the key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyOwner {
+    /// The IAM user, with its tags.
+    pub user: IamUser,
+    /// The user's account, read from the ARN IAM returns.
+    pub account: String,
+}
+
 /// IAM as the user itself sees it, signed with the user's own access key: the
 /// self-service strategy (`ChangePassword`), which needs no IAM write permission.
 pub trait SelfService: Send + Sync {
     /// `GetUser` with no user name, signed with `key`: the user the key belongs to.
-    fn whoami(&self, key: &AccessKey) -> impl Future<Output = Result<IamUser>> + Send;
+    fn whoami(&self, key: &AccessKey) -> impl Future<Output = Result<KeyOwner>> + Send;
 
     /// `ChangePassword(OldPassword, NewPassword)` signed with `key`, the key of `user`
     /// (named in errors).

@@ -113,7 +113,8 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     if LEDGER.scanned:
         terminalreporter.write_sep("=", "leak scan")
         terminalreporter.write_line(
-            f"{LEDGER.lines_scanned} log lines scanned for {len(LEDGER.passwords)} passwords and "
+            f"{LEDGER.lines_scanned} log lines scanned for {len(LEDGER.passwords)} passwords, "
+            f"{len(LEDGER.access_keys)} access key halves and "
             f"{len(LEDGER.rotation_tokens)} rotation tokens: {len(LEDGER.hits)} leaks"
         )
         for kind, number in LEDGER.hits[:20]:

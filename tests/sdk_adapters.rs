@@ -34,7 +34,9 @@ use iam_password_rotation::adapters::iam::with_retry_classifiers;
 use iam_password_rotation::adapters::{AssumedRoles, IamLoginProfiles, SecretsManagerStore};
 use iam_password_rotation::audit::ports::{CredentialReports, SecretInventory};
 use iam_password_rotation::password::CharClass;
-use iam_password_rotation::ports::{LoginProfiles, PutOutcome, SecretStore};
+use iam_password_rotation::ports::{
+    AccessKey, LoginProfiles, PutOutcome, SecretStore, SelfService,
+};
 use secrecy::SecretString;
 
 const ARN: &str = "arn:aws:secretsmanager:us-east-1:123456789012:secret:demo-AbCdEf";
@@ -855,4 +857,32 @@ async fn a_credential_report_being_generated_is_waited_for() {
     assert_eq!(report.csv, "user,arn\n");
     assert_eq!(in_progress.num_calls(), 1);
     assert_eq!(ready.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn whoami_sends_get_user_without_a_name_and_reads_the_account_from_the_users_arn() {
+    let rule = mock!(aws_sdk_iam::Client::get_user)
+        .match_requests(|req| req.user_name().is_none())
+        .then_output(|| {
+            let user = User::builder()
+                .path("/rotated/")
+                .user_name("alice")
+                .user_id("AIDA1")
+                .arn("arn:aws:iam::222222222222:user/rotated/alice")
+                .create_date(aws_smithy_types::DateTime::from_secs(0))
+                .build()
+                .expect("user");
+            GetUserOutput::builder().user(user).build()
+        });
+    let iam = IamLoginProfiles::new(mock_client!(aws_sdk_iam, [&rule]));
+    let key = AccessKey {
+        access_key_id: SecretString::from("AKIAALICEKEY"),
+        secret_access_key: SecretString::from("alice-secret-key-material"),
+    };
+    let owner = iam.whoami(&key).await.expect("owner");
+    assert_eq!(
+        (owner.user.name.as_str(), owner.account.as_str()),
+        ("alice", "222222222222")
+    );
+    assert_eq!(rule.num_calls(), 1);
 }

@@ -15,10 +15,13 @@ use aws_sdk_iam::Client;
 use secrecy::{ExposeSecret, SecretString};
 
 use super::api_error;
+use crate::accounts::Account;
 use crate::audit::ports::{CredentialReports, RawCredentialReport};
 use crate::error::{Result, RotationError};
 use crate::password::{CharClass, PasswordPolicy};
-use crate::ports::{AccessKey, CreateOutcome, IamUser, LoginProfile, LoginProfiles, SelfService};
+use crate::ports::{
+    AccessKey, CreateOutcome, IamUser, KeyOwner, LoginProfile, LoginProfiles, SelfService,
+};
 use crate::reset::ports::Users;
 
 const SERVICE: &str = "iam";
@@ -262,7 +265,7 @@ impl Users for IamLoginProfiles {
 }
 
 impl SelfService for IamLoginProfiles {
-    async fn whoami(&self, key: &AccessKey) -> Result<IamUser> {
+    async fn whoami(&self, key: &AccessKey) -> Result<KeyOwner> {
         let output = self
             .as_user(key)
             .get_user()
@@ -276,13 +279,25 @@ impl SelfService for IamLoginProfiles {
             message: "GetUser signed with the key returned no user (is it the root user's key?)"
                 .into(),
         })?;
-        Ok(IamUser {
-            name: user.user_name().to_owned(),
-            tags: user
-                .tags()
-                .iter()
-                .map(|tag| (tag.key().to_owned(), tag.value().to_owned()))
-                .collect(),
+        let account = Account::of_arn(user.arn())
+            .map(|account| account.id)
+            .ok_or_else(|| RotationError::Aws {
+                service: SERVICE,
+                operation: "GetUser",
+                code: "NoAccount".into(),
+                message: "GetUser signed with the key returned a user ARN that names no account"
+                    .into(),
+            })?;
+        Ok(KeyOwner {
+            user: IamUser {
+                name: user.user_name().to_owned(),
+                tags: user
+                    .tags()
+                    .iter()
+                    .map(|tag| (tag.key().to_owned(), tag.value().to_owned()))
+                    .collect(),
+            },
+            account,
         })
     }
 

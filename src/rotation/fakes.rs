@@ -15,8 +15,8 @@ use crate::error::{Result, RotationError};
 use crate::event::RotationEvent;
 use crate::password::PasswordPolicy;
 use crate::ports::{
-    AccessKey, CreateOutcome, IamUser, LoginProfile, LoginProfiles, PutOutcome, RotationRules,
-    SecretMetadata, SecretStore, SelfService, AWSCURRENT, AWSPENDING,
+    AccessKey, CreateOutcome, IamUser, KeyOwner, LoginProfile, LoginProfiles, PutOutcome,
+    RotationRules, SecretMetadata, SecretStore, SelfService, AWSCURRENT, AWSPENDING,
 };
 use crate::rotation::RotationSettings;
 
@@ -30,6 +30,8 @@ pub const TOKEN: &str = "version-pending";
 pub const ROTATION_TOKEN: &str = "rt-create";
 /// The password the user starts with.
 pub const OLD_PASSWORD: &str = "Old-pass-1";
+/// The account of [`ARN`], and of the users and keys the fakes make.
+pub const ACCOUNT: &str = "123456789012";
 
 /// A port call, as recorded by the fakes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -265,10 +267,14 @@ struct IamState {
     /// `CreateLoginProfile` creates the profile, then answers as the SDK's retry of a
     /// lost response would: `EntityAlreadyExists`.
     lose_create_response: bool,
-    /// Access key ids and the users they belong to.
-    keys: HashMap<String, String>,
+    /// Access key ids and the users (and accounts) they belong to.
+    keys: HashMap<String, (String, String)>,
     /// `ChangePassword` is denied (the user lacks iam:ChangePassword).
     change_denied: bool,
+    /// `ChangePassword` judges `NewPassword` before `OldPassword`.
+    new_password_first: bool,
+    /// Every `ChangePassword` call, as (access key id, old password).
+    change_attempts: Vec<(String, String)>,
 }
 
 /// IAM in memory; clones share state.
@@ -328,7 +334,42 @@ impl FakeIam {
 
     /// An access key of `user` (its secret half is not checked).
     pub fn add_key(&self, access_key_id: &str, user: &str) {
-        lock(&self.0).keys.insert(access_key_id.into(), user.into());
+        self.add_key_in(access_key_id, user, ACCOUNT);
+    }
+
+    /// An access key of `user` of another account.
+    pub fn add_key_in(&self, access_key_id: &str, user: &str, account: &str) {
+        lock(&self.0)
+            .keys
+            .insert(access_key_id.into(), (user.into(), account.into()));
+    }
+
+    /// The key is deleted: IAM no longer knows it.
+    pub fn delete_key(&self, access_key_id: &str) {
+        lock(&self.0).keys.remove(access_key_id);
+    }
+
+    /// `ChangePassword` judges `NewPassword` first, as AWS does not promise it won't.
+    pub fn check_new_password_first(&self) {
+        lock(&self.0).new_password_first = true;
+    }
+
+    /// The access key ids that signed each `ChangePassword`.
+    pub fn change_password_keys(&self) -> Vec<String> {
+        lock(&self.0)
+            .change_attempts
+            .iter()
+            .map(|(key, _)| key.clone())
+            .collect()
+    }
+
+    /// The `OldPassword` of each `ChangePassword`.
+    pub fn change_password_olds(&self) -> Vec<String> {
+        lock(&self.0)
+            .change_attempts
+            .iter()
+            .map(|(_, old)| old.clone())
+            .collect()
     }
 
     /// Every `ChangePassword` is denied, as for a user without iam:ChangePassword.
@@ -473,9 +514,9 @@ impl LoginProfiles for FakeIam {
 }
 
 impl SelfService for FakeIam {
-    async fn whoami(&self, key: &AccessKey) -> Result<IamUser> {
+    async fn whoami(&self, key: &AccessKey) -> Result<KeyOwner> {
         let state = self.record(Call::WhoAmI);
-        let owner = state
+        let (owner, account) = state
             .keys
             .get(key.access_key_id.expose_secret())
             .cloned()
@@ -485,10 +526,11 @@ impl SelfService for FakeIam {
                 code: "InvalidClientTokenId".into(),
                 message: "The security token included in the request is invalid.".into(),
             })?;
-        Ok(state.users.get(&owner).cloned().unwrap_or(IamUser {
+        let user = state.users.get(&owner).cloned().unwrap_or(IamUser {
             name: owner,
             tags: HashMap::new(),
-        }))
+        });
+        Ok(KeyOwner { user, account })
     }
 
     async fn change_password(
@@ -499,7 +541,11 @@ impl SelfService for FakeIam {
         new: &SecretString,
     ) -> Result<()> {
         let mut state = self.record(Call::ChangePassword);
-        let Some(owner) = state.keys.get(key.access_key_id.expose_secret()).cloned() else {
+        let key_id = key.access_key_id.expose_secret().to_owned();
+        state
+            .change_attempts
+            .push((key_id.clone(), old.expose_secret().to_owned()));
+        let Some((owner, _)) = state.keys.get(&key_id).cloned() else {
             return Err(RotationError::InvalidUserType { user: user.into() });
         };
         if state.change_denied {
@@ -511,6 +557,9 @@ impl SelfService for FakeIam {
         let Some(current) = state.passwords.get(&owner).and_then(|h| h.last().cloned()) else {
             return Err(RotationError::LoginProfileMissing { user: user.into() });
         };
+        if state.new_password_first {
+            Self::admit(&state, &owner, new.expose_secret())?;
+        }
         if current != old.expose_secret() {
             return Err(RotationError::OldPasswordIncorrect { user: user.into() });
         }

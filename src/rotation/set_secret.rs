@@ -56,14 +56,14 @@ impl<S: SecretStore, I: LoginProfiles + SelfService> Rotator<S, I> {
     ) -> Result<Outcome> {
         let user = current.username();
         let (key, old) = self.user_key(metadata, current, credentials).await?;
-        match self.iam.change_password(&key, user, old, password).await {
+        match self.change_password(&key, old, password).await {
             Ok(()) => Ok(Outcome::Applied),
             // The old password no longer works: an earlier attempt may have changed it
             // to the pending one and stopped before recording it. Ask IAM, writing nothing.
             Err(
                 refused @ (RotationError::OldPasswordIncorrect { .. }
                 | RotationError::ChangePasswordNotAllowed { .. }),
-            ) => match self.probe(&key, user, password).await {
+            ) => match self.probe(&key, password).await {
                 Ok(Held::Yes) => {
                     tracing::info!(
                         user,
@@ -72,6 +72,8 @@ impl<S: SecretStore, I: LoginProfiles + SelfService> Rotator<S, I> {
                     Ok(Outcome::AlreadyApplied)
                 }
                 Ok(Held::No) => Err(RotationError::OldPasswordIncorrect { user: user.into() }),
+                // IAM's answers cannot tell: never take the refusal for an earlier success.
+                Err(untrusted @ RotationError::ProbeUntrusted { .. }) => Err(untrusted),
                 Err(_) => Err(refused),
             },
             Err(other) => Err(other),

@@ -129,7 +129,11 @@ impl<S: SecretStore, I: LoginProfiles + SelfService> Rotator<S, I> {
     }
 
     /// The self-service strategy after `setSecret`: IAM holds the pending password,
-    /// checked with the probe, which writes nothing.
+    /// checked with the probe, which writes nothing, and only with a key proven to be
+    /// the user's (a key that is not is refused). Only a definite "IAM does not hold
+    /// it" fails the step; a check that cannot be made is a warning, as in
+    /// [`Self::test_applied`]: failing would leave IAM holding `AWSPENDING`'s password
+    /// while readers of `AWSCURRENT` are locked out.
     async fn test_held(
         &self,
         metadata: &SecretMetadata,
@@ -145,13 +149,29 @@ impl<S: SecretStore, I: LoginProfiles + SelfService> Rotator<S, I> {
                 version: token.into(),
                 reason: "it has no \"password\"".into(),
             })?;
-        let key = self.access_key(metadata, credentials).await?;
-        match self.probe(&key, user, password).await? {
-            Held::Yes => Ok(Outcome::Tested.into()),
-            Held::No => Err(RotationError::PendingNotHeld {
+        let checked = match self.proven_key(metadata, user, credentials).await {
+            Ok(key) => self.probe(&key, password).await,
+            Err(
+                refused @ (RotationError::CredentialsUserMismatch { .. }
+                | RotationError::BindingTagMissing { .. }
+                | RotationError::BindingTagMismatch { .. }),
+            ) => return Err(refused),
+            Err(other) => Err(other),
+        };
+        match checked {
+            Ok(Held::Yes) => Ok(Outcome::Tested.into()),
+            Ok(Held::No) => Err(RotationError::PendingNotHeld {
                 secret: metadata.arn.clone(),
                 token: token.into(),
                 user: user.into(),
+            }),
+            Err(error) => Ok(StepReport {
+                outcome: Outcome::Tested,
+                warnings: vec![Warning::PendingNotChecked {
+                    user: user.into(),
+                    error_type: error.error_type(),
+                    reason: error.to_string(),
+                }],
             }),
         }
     }
@@ -168,7 +188,7 @@ impl<S: SecretStore, I: LoginProfiles + SelfService> Rotator<S, I> {
         self.check_binding_fits(metadata)?;
         let user = current.username();
         let (key, old) = self.user_key(metadata, current, credentials).await?;
-        if self.probe(&key, user, old).await? == Held::No {
+        if self.probe(&key, old).await? == Held::No {
             return Err(RotationError::OldPasswordIncorrect { user: user.into() });
         }
         let policy = self.policy().await?;

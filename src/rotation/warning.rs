@@ -28,6 +28,17 @@ pub enum Warning {
         /// The configured flag.
         expected: bool,
     },
+    /// The self-service strategy: IAM accepted the pending password, but testSecret
+    /// could not ask IAM whether it still holds it (the key deleted, `ChangePassword`
+    /// denied, a probe IAM's answers cannot back, ...).
+    PendingNotChecked {
+        /// The IAM user name.
+        user: String,
+        /// The stable type of the error that stopped the check.
+        error_type: &'static str,
+        /// The error's message (identifiers only, as every error).
+        reason: String,
+    },
 }
 
 impl Warning {
@@ -37,6 +48,7 @@ impl Warning {
             Self::PasswordsExpireBeforeRotation(_) => "PasswordsExpireBeforeRotation",
             Self::LoginProfileNotVisible { .. } => "LoginProfileNotVisible",
             Self::ResetFlagDiffers { .. } => "ResetFlagDiffers",
+            Self::PendingNotChecked { .. } => "PendingNotChecked",
         }
     }
 }
@@ -56,6 +68,14 @@ impl fmt::Display for Warning {
             } => write!(
                 f,
                 "IAM accepted the new password of user {user}, but its login profile reports PasswordResetRequired={actual}, not PASSWORD_RESET_REQUIRED={expected} (changed since?)"
+            ),
+            Self::PendingNotChecked {
+                user,
+                error_type,
+                reason,
+            } => write!(
+                f,
+                "IAM accepted the new password of user {user} (IAM_APPLIED), but testSecret could not check that IAM still holds it ({error_type}: {reason}); the rotation completes, so that AWSCURRENT holds the last password IAM accepted"
             ),
         }
     }

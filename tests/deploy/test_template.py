@@ -2300,23 +2300,19 @@ def test_the_self_service_guide_has_a_resource_policy_whose_deny_names_aws_princ
     assert "aws secretsmanager put-resource-policy" in text and "--block-public-policy" in text
 
 
-def test_the_self_service_guide_has_a_user_policy_allowing_change_password_and_get_user_on_the_users_own_name():
+def test_the_self_service_user_policy_allows_change_password_and_get_user_on_the_users_own_name():
+    """policies/self-service-user.json (what it denies: tests/deploy/test_self_service_policy.py)."""
     text = SELF_SERVICE_GUIDE.read_text(encoding="utf-8")
-    user_policies = [
-        p for p in policies_in_self_service_guide()
-        if any("iam:ChangePassword" in actions_of(s) for s in as_list(p["Statement"]))
-    ]
-    (policy,) = user_policies
+    policy = json.loads((ROOT / "policies" / "self-service-user.json").read_text(encoding="utf-8"))
     assert policy["Version"] == "2012-10-17"
-    (statement,) = as_list(policy["Statement"])
-    assert statement["Effect"] == "Allow"
+    (statement,) = [s for s in as_list(policy["Statement"]) if s["Effect"] == "Allow"]
     assert actions_of(statement) == {"iam:ChangePassword", "iam:GetUser"}
     assert "Condition" not in statement
     for resource in as_list(statement["Resource"]):
-        # The user's own ARN: its path (if any), then the policy variable, nothing else.
-        assert re.fullmatch(r"arn:aws:iam::\*:user/([\w+=,.@-]+/)*\$\{aws:username\}", resource), resource
-    assert "arn:aws:iam::*:user/${aws:username}" in text, "the resource for users at the path /"
-    assert "aws iam put-user-policy" in text
+        # The user's own ARN: any path (or none), then the policy variable, nothing else.
+        assert re.fullmatch(r"arn:aws:iam::\*:user/(\*/)?\$\{aws:username\}", resource), resource
+    assert "arn:aws:iam::*:user/${aws:username}" in as_list(statement["Resource"]), "users at the path /"
+    assert "aws iam put-user-policy" in text and "policies/self-service-user.json" in text
     assert "Allow users to change their own password" in text
 
 

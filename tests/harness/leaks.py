@@ -1,6 +1,7 @@
-"""The leak scan: every password the emulator held during the session, every access key
-a credentials secret held, and every RotationToken a test used, searched for in every
-line the function wrote (and every outcome event it put)."""
+"""The leak scan: every password the emulator held during the session, both halves of every
+access key a credentials secret held (and of the function's own, where a test adds them),
+and every RotationToken a test used, searched for in every line the function wrote (and
+every outcome event it put), at any log level a test runs the function with."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ class LeakLedger:
     def __init__(self) -> None:
         self.passwords: set[str] = set()
         self.rotation_tokens: set[str] = set()
+        self.access_keys: set[str] = set()  # both halves: access key ids and secret keys
         self.lines_scanned = 0
         self.hits: list[tuple[str, int]] = []
         self.scanned = False
@@ -34,14 +36,15 @@ class LeakLedger:
                     self.passwords.add(value["password"])
                 # The self-service strategy's access keys: both halves are secrets.
                 if isinstance(value, dict) and isinstance(value.get("secretAccessKey"), str):
-                    self.passwords.add(value["secretAccessKey"])
+                    self.access_keys.add(value["secretAccessKey"])
                     if isinstance(value.get("accessKeyId"), str):
-                        self.passwords.add(value["accessKeyId"])
+                        self.access_keys.add(value["accessKeyId"])
 
     def scan(self, lines: Iterable[str]) -> list[tuple[str, int]]:
         """(what leaked, line number) for every hit."""
         # Short values (a one-character test password) would match by chance: skip them.
         needles = [("password", p) for p in self.passwords if len(p) >= 6]
+        needles += [("access key", k) for k in self.access_keys]
         needles += [("rotation token", t) for t in self.rotation_tokens]
         hits = []
         count = 0

@@ -10,6 +10,7 @@ import json
 
 import pytest
 from harness import SecretsManagerDriver
+from harness.function import function_environment
 from harness.leaks import LeakLedger
 from harness.report import REPORT
 
@@ -130,6 +131,42 @@ def test_no_log_line_of_good_or_failing_rotations_holds_a_password_or_the_rotati
             assert not any(line.startswith("{") and '"_aws"' not in line for line in lines), \
                 "JSON lines other than metric lines in the Text format"
         assert not hits, [f"a {kind} in line {number} of this test's function lines" for kind, number in hits]
+        passed = True
+    finally:
+        REPORT.case(CATEGORY, passed)
+
+
+def test_at_debug_level_a_self_service_rotation_logs_no_access_key_password_or_token(
+        aws, make_lambda, log_sink, rotation_token):
+    """Lambda's log level DEBUG (the template's ApplicationLogLevel allows it) turns on the
+    function's own DEBUG lines; the AWS SDK's, which print the credentials of the client
+    they describe (the user's own key), stay off."""
+    row = REPORT.row(CATEGORY)
+    passed = False
+    try:
+        first_line = len(log_sink.lines)
+        function = make_lambda(config={"AWS_LAMBDA_LOG_LEVEL": "DEBUG"}, log_format="JSON")
+        driver = SecretsManagerDriver(aws, function)
+        own = aws.bound_user("leak-debug-self", self_service=True)
+        record = driver.rotate(own.secret_arn, rotation_token=rotation_token)
+        assert record.succeeded, record.last_error
+        record = driver.test_run(own.secret_arn, rotation_token=rotation_token)
+        assert record.succeeded, record.last_error
+        function.stop()
+        lines = log_sink.lines[first_line:]
+        ledger = LeakLedger()
+        ledger.collect_passwords(aws)
+        ledger.rotation_tokens.add(rotation_token)
+        assert len(ledger.passwords) >= 2 and len(ledger.access_keys) == 2
+        # The function's own credentials too.
+        own_env = function_environment("", "", "JSON", {})
+        ledger.access_keys.update((own_env["AWS_ACCESS_KEY_ID"], own_env["AWS_SECRET_ACCESS_KEY"]))
+        hits = ledger.scan(lines)
+        row.lines_scanned += ledger.lines_scanned
+        row.leaks += len(hits)
+        assert any('"level":"DEBUG"' in line.replace(" ", "") for line in lines), "no DEBUG line: not at DEBUG"
+        assert not any("access_key_id" in line for line in lines)
+        assert not hits, [f"a {kind} in line {number}: {lines[number - 1][:160]}" for kind, number in hits]
         passed = True
     finally:
         REPORT.case(CATEGORY, passed)

@@ -27,6 +27,8 @@ SELF_SERVICE_CALLS = ROTATION_CALLS[:6] + [
     ("secretsmanager", "UpdateSecretVersionStage"),  # IAM_APPLIED -> token
     ("secretsmanager", "DescribeSecret"),  # testSecret
     ("secretsmanager", "GetSecretValue"),  # the credentials secret
+    ("iam", "GetUser"),  # signed with the key: still the user's, still bound?
+    ("iam", "ChangePassword"),  # the control: OldPassword = a random wrong one, NewPassword = "x"
     ("iam", "ChangePassword"),  # the probe: OldPassword = AWSPENDING's, NewPassword = "x"
 ] + ROTATION_CALLS[-3:]
 CHANGE_PASSWORD = SELF_SERVICE_CALLS.index(("iam", "ChangePassword")) + 1
@@ -246,3 +248,100 @@ def test_test_secret_sees_a_password_changed_between_set_secret_and_test_secret(
         changed_outside(aws, user)
         tested = driver.invoke_step("testSecret", user.secret_arn, token, rotation_token)
         assert tested.error_type == "PendingNotHeld", tested.error_message
+
+
+def key_id_of(aws, user):
+    """The access key id in the credentials secret ``user``'s secret names."""
+    credentials = aws.value(user.secret_arn)["changePasswordCredentials"]
+    return json.loads(aws.sm.get_secret_value(SecretId=credentials)["SecretString"])["accessKeyId"]
+
+
+def test_a_writer_of_a_rotated_secret_cannot_probe_another_users_password_with_that_users_key(
+        aws, function, rotation_token):
+    """The attacker may write their own rotated secret. They stage a pending value that names
+    the victim's credentials secret and a guess of the victim's password (here the right one),
+    label it IAM_APPLIED and invoke testSecret: the key is shown not to be theirs before it
+    signs any ChangePassword, so IAM is never asked about the guess."""
+    with record_case("confused deputy"):
+        victim = enrolled(aws, "self-oracle-victim")
+        attacker = enrolled(aws, "self-oracle-attacker")
+        victim_credentials = aws.value(victim.secret_arn)["changePasswordCredentials"]
+        driver = SecretsManagerDriver(aws, function)
+        token = driver.start(attacker.secret_arn)
+        aws.sm.put_secret_value(SecretId=attacker.secret_arn, ClientRequestToken=token, VersionStages=["AWSPENDING"],
+                                SecretString=json.dumps({"username": attacker.username, "password": INITIAL_PASSWORD,
+                                                         "changePasswordCredentials": victim_credentials}))
+        aws.sm.update_secret_version_stage(SecretId=attacker.secret_arn, VersionStage="IAM_APPLIED",
+                                           MoveToVersionId=token)
+        aws.control.clear_calls()
+        tested = driver.invoke_step("testSecret", attacker.secret_arn, token, rotation_token)
+        assert tested.error_type == "CredentialsUserMismatch", (tested.error_type, tested.error_message)
+        assert f"belongs to {victim.username}" in tested.error_message
+        signed_by_victim = [c["action"] for c in aws.control.calls() if c.get("AccessKeyId") == key_id_of(aws, victim)]
+        # The one GetUser that tells whose key it is; no ChangePassword.
+        assert signed_by_victim == ["GetUser"], signed_by_victim
+        assert aws.control.iam_password(victim.username)["history"] == [INITIAL_PASSWORD]
+
+
+def applied(aws, driver, user, rotation_token):
+    """createSecret and setSecret: IAM holds the pending password, recorded as IAM_APPLIED."""
+    token = driver.start(user.secret_arn)
+    for step in ("createSecret", "setSecret"):
+        assert driver.invoke_step(step, user.secret_arn, token, rotation_token).ok
+    return token
+
+
+def revoke_key(aws, user):
+    aws.iam.delete_access_key(UserName=user.username, AccessKeyId=key_id_of(aws, user))
+
+
+@pytest.mark.parametrize("arrange, cause", [(denied, "ChangePasswordNotAllowed"), (revoke_key, None)],
+                         ids=["change-password-denied", "key-deleted"])
+def test_after_iam_applied_a_probe_that_cannot_be_made_is_a_warning_and_the_rotation_completes(
+        aws, function, rotation_token, arrange, cause):
+    with record_case("convergence"):
+        user = enrolled(aws, f"self-unprobed-{cause or 'key'}")
+        driver = SecretsManagerDriver(aws, function)
+        token = applied(aws, driver, user, rotation_token)
+        arrange(aws, user)
+        tested = driver.invoke_step("testSecret", user.secret_arn, token, rotation_token)
+        assert tested.ok, (tested.error_type, tested.error_message)
+        assert tested.body["Warnings"] == ["PendingNotChecked"]
+        if cause:
+            assert any(cause in line for line in tested.lines), tested.lines
+        assert driver.invoke_step("finishSecret", user.secret_arn, token, rotation_token).ok
+        assert aws.version_with(user.secret_arn, "AWSCURRENT") == token
+        assert aws.iam_password(user.username) == aws.value(user.secret_arn)["password"]
+
+
+def test_when_iam_judges_the_new_password_first_the_probe_is_not_trusted(aws, function, rotation_token):
+    """AWS does not document that ChangePassword judges OldPassword first. When it does not,
+    the negative control sees it: the test run refuses the strategy, a retried setSecret does
+    not take a refusal for an earlier success, and an applied rotation completes with the
+    check named as not made."""
+    with record_case("convergence"):
+        aws.control.set_change_password_order("new-first")
+        driver = SecretsManagerDriver(aws, function)
+
+        checked = enrolled(aws, "self-order-test-run")
+        record = driver.test_run(checked.secret_arn, rotation_token=rotation_token)
+        assert record.last_error.error_type == "ProbeUntrusted", record.last_error.error_message
+        assert "PasswordPolicyViolation" in record.last_error.error_message
+        assert aws.control.iam_password(checked.username)["history"] == [INITIAL_PASSWORD]
+
+        retried = enrolled(aws, "self-order-retry")
+        token = applied(aws, driver, retried, rotation_token)
+        # As if the first setSecret had stopped before it recorded IAM's acceptance.
+        aws.sm.update_secret_version_stage(SecretId=retried.secret_arn, VersionStage="IAM_APPLIED",
+                                           RemoveFromVersionId=token)
+        again = driver.invoke_step("setSecret", retried.secret_arn, token, rotation_token)
+        assert again.error_type == "ProbeUntrusted", (again.error_type, again.error_message)
+        assert "IAM_APPLIED" not in aws.stages(retried.secret_arn)[token]
+
+        rotated = enrolled(aws, "self-order-rotation")
+        token = applied(aws, driver, rotated, rotation_token)
+        tested = driver.invoke_step("testSecret", rotated.secret_arn, token, rotation_token)
+        assert tested.ok and tested.body["Warnings"] == ["PendingNotChecked"], tested.error_message
+        assert any("ProbeUntrusted" in line for line in tested.lines), tested.lines
+        assert driver.invoke_step("finishSecret", rotated.secret_arn, token, rotation_token).ok
+        assert aws.iam_password(rotated.username) == aws.value(rotated.secret_arn)["password"]

@@ -217,6 +217,11 @@ class EmulatorClient:
         """Make ``action`` (only ``ChangePassword``) AccessDenied for IAM user ``user``."""
         self._request("POST", "deny", {"UserName": user, "Action": action, **extra})
 
+    def set_change_password_order(self, order: str) -> None:
+        """``"new-first"``: ChangePassword judges NewPassword before OldPassword (AWS
+        does not document its order); ``"old-first"``: the default, until reset."""
+        self._request("POST", "iam-behaviour", {"ChangePasswordOrder": order})
+
     def iam_password(self, user: str, account: Optional[str] = None) -> dict:
         """``{"user", "password": str | None, "history": [...]}`` for an IAM user."""
         query = {"user": user}

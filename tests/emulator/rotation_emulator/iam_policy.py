@@ -7,6 +7,11 @@ Evaluates one request context against policy documents:
 * ``Principal`` (trust policies): ``"*"``, ``{"AWS": "*"}``, ``{"AWS": ARN or
   account id or list}``; an account id or ``arn:aws:iam::ACCOUNT:root`` names
   the whole account, any other ARN names exactly that principal;
+* ``NotAction`` and ``NotResource`` (identity policies): the statement covers
+  every action (resource) the list does not match;
+* policy variables ``${key}`` in ``Resource``, ``NotResource`` and condition
+  values, replaced by the request's key (``aws:username``, ...); a variable
+  whose key is absent from the request makes the statement unsupported;
 * ``Condition`` with the operators ``StringEquals``, ``StringNotEquals``,
   ``StringEqualsIgnoreCase``, ``StringNotEqualsIgnoreCase``, ``StringLike``,
   ``StringNotLike``, ``Bool`` (``true``/``false``, any case; each also with the
@@ -16,8 +21,7 @@ Evaluates one request context against policy documents:
   case-insensitive. A key missing from the request: the positive operators
   fail, the negated ones hold (as in IAM).
 
-Anything else (``NotAction``, ``NotResource``, ``NotPrincipal``, other
-condition operators, ``ForAnyValue:``/``ForAllValues:``, policy variables) is
+Anything else (``NotPrincipal``, other condition operators, ``ForAnyValue:``/``ForAllValues:``, policy variables) is
 not evaluated: a statement using it is *unsupported*; an unsupported ``Allow``
 grants nothing and an unsupported ``Deny`` whose ``Action`` covers the request
 (or that has none, e.g. ``NotAction``) denies: it fails closed both ways.
@@ -45,6 +49,7 @@ _STRING_OPERATORS = {
     # Bool compares "true"/"false" as IAM does, in any case.
     "bool": (False, True, False),
 }
+_VARIABLE_RE = re.compile(r"\$\{([^}]+)\}")
 
 
 class Unsupported(Exception):
@@ -116,11 +121,36 @@ def wildcard_match(pattern: str, value: str, ignore_case: bool = False) -> bool:
 
 
 def _action_matches(statement: dict, action: str) -> bool:
+    if "NotAction" in statement:
+        return not any(wildcard_match(a, action, ignore_case=True) for a in _as_list(statement["NotAction"]))
     return any(wildcard_match(a, action, ignore_case=True) for a in _as_list(statement.get("Action")))
 
 
 def _resource_matches(statement: dict, resource: str) -> bool:
+    if "NotResource" in statement:
+        return not any(wildcard_match(r, resource) for r in _as_list(statement["NotResource"]))
     return any(wildcard_match(r, resource) for r in _as_list(statement.get("Resource")))
+
+
+def _substitute(statement: dict, ctx: RequestContext) -> dict:
+    """The statement with its policy variables replaced by the request's keys."""
+
+    def value(match: re.Match) -> str:
+        found = ctx.key(match.group(1))
+        if found is None:
+            raise Unsupported(f"policy variable {match.group(0)} without a value in the request")
+        return found
+
+    def walk(node):
+        if isinstance(node, str):
+            return _VARIABLE_RE.sub(value, node)
+        if isinstance(node, list):
+            return [walk(n) for n in node]
+        if isinstance(node, dict):
+            return {k: walk(v) for k, v in node.items()}
+        return node
+
+    return {k: v if k in ("Action", "NotAction") else walk(v) for k, v in statement.items()}
 
 
 def principal_match(statement: dict, ctx: RequestContext) -> Optional[str]:
@@ -184,12 +214,11 @@ def _condition_holds(conditions, ctx: RequestContext) -> bool:
 
 
 def _check_supported(statement: dict, trust: bool) -> None:
-    for element in ("NotAction", "NotResource", "NotPrincipal"):
-        if element in statement:
-            raise Unsupported(element)
-    if "${" in json.dumps(statement):
-        raise Unsupported("policy variables")
-    if not trust and "Resource" not in statement:
+    if "NotPrincipal" in statement:
+        raise Unsupported("NotPrincipal")
+    if trust and ("NotAction" in statement or "NotResource" in statement or "${" in json.dumps(statement)):
+        raise Unsupported("NotAction, NotResource or policy variables in a trust policy")
+    if not trust and "Resource" not in statement and "NotResource" not in statement:
         raise Unsupported("an identity statement without Resource")
 
 
@@ -201,10 +230,12 @@ def evaluate(statements: Iterable[dict], ctx: RequestContext, trust: bool) -> De
         effect = statement.get("Effect")
         if effect not in ("Allow", "Deny"):
             continue
-        if "Action" in statement and not _action_matches(statement, ctx.action):
+        if ("Action" in statement or "NotAction" in statement) and not _action_matches(statement, ctx.action):
             continue  # about other actions, whatever else it says
         try:
             _check_supported(statement, trust)
+            if not trust:
+                statement = _substitute(statement, ctx)
             if trust:
                 by = principal_match(statement, ctx)
                 if by is None:

@@ -354,6 +354,10 @@ class EmulatorApp(
         self.password_history: dict = {}
         # (account id, user name, action) an IAM user is denied.
         self.denied: set = set()
+        # ChangePassword judges NewPassword before OldPassword (POST /_emulator/iam-behaviour).
+        self.change_password_new_first = False
+        # Access key ids deleted with DeleteAccessKey: IAM refuses what they sign.
+        self.deleted_keys: set = set()
         # (account id, user name) -> the login profile's PasswordResetRequired
         # before its latest change (what a "stale-read" fault answers).
         self.previous_reset_flag: dict = {}
@@ -400,8 +404,9 @@ class EmulatorApp(
 
         with self.aws_lock:
             account = self.account_id(req)
+            details = {**self._call_details(req), **self._signing_user_key(req)}
         record, fault, hold = self.control.begin_call(
-            req.service, req.action, json_protocol=req.is_json, account=account, details=self._call_details(req)
+            req.service, req.action, json_protocol=req.is_json, account=account, details=details
         )
         if record.throttled:
             # Beyond the service's request rate: refused before any work, as AWS does.
@@ -453,6 +458,15 @@ class EmulatorApp(
                 "HasExternalId": req.params.get("ExternalId") is not None,
             }
         return {}
+
+    def _signing_user_key(self, req: AwsRequest) -> dict:
+        """``{"AccessKeyId"}`` for an IAM call signed with an IAM user's own access key
+        (one made by ``CreateAccessKey``), so tests can tell whose key signed it."""
+        if req.service != "iam" or not req.access_key:
+            return {}
+        if self.iam_backend(req).get_user_from_access_key_id(req.access_key) is None:
+            return {}
+        return {"AccessKeyId": req.access_key}
 
     def _fault_response(self, req: AwsRequest, kind: str) -> Response:
         user_name = None
@@ -518,8 +532,14 @@ class EmulatorApp(
     def handle(self, req: AwsRequest) -> Response:
         """Dispatch one AWS call to a correction handler or straight to moto."""
         if req.service == "iam":
+            if req.access_key in self.deleted_keys:
+                # A deleted key signs nothing (correction 3).
+                return iam_error(403, "InvalidClientTokenId", "The security token included in the request is invalid.")
             handler = self._iam_handlers.get(req.action)
-            return handler(req) if handler else self.forward(req.environ)
+            resp = handler(req) if handler else self.forward(req.environ)
+            if req.action == "DeleteAccessKey" and resp.status == 200:
+                self.deleted_keys.add(req.params.get("AccessKeyId"))
+            return resp
         if req.service == "secretsmanager":
             handler = self._sm_handlers.get(req.action)
             resp = handler(req) if handler else self.forward(req.environ)
@@ -672,10 +692,13 @@ class EmulatorApp(
         violation = pw.check_api_constraints(old, "oldPassword") or pw.check_api_constraints(new, "newPassword")
         if violation:
             return iam_error(400, violation.code, violation.message)
-        if old != user.password:
-            # Not documented by AWS; see README ("wrong OldPassword").
-            return iam_error(403, "AccessDenied", "The old password is incorrect.")
+        # Which IAM judges first is not documented by AWS; see README ("wrong OldPassword"
+        # and "ChangePassword's order").
         violation = pw.check_policy(new, self.account_policy(backend), self.history(account, user))
+        if violation and self.change_password_new_first:
+            return iam_error(400, violation.code, violation.message)
+        if old != user.password:
+            return iam_error(403, "AccessDenied", "The old password is incorrect.")
         if violation:
             return iam_error(400, violation.code, violation.message)
 
@@ -1133,6 +1156,7 @@ class EmulatorApp(
             ("POST", "/_emulator/rotation-placeholder"): self._ctl_rotation_placeholder,
             ("POST", "/_emulator/rotation-enabled"): self._ctl_rotation_enabled,
             ("POST", "/_emulator/deny"): self._ctl_deny,
+            ("POST", "/_emulator/iam-behaviour"): self._ctl_iam_behaviour,
             ("POST", "/_emulator/version-created"): self._ctl_version_created,
             ("GET", "/_emulator/iam-password"): self._ctl_iam_password,
             ("GET", "/_emulator/rotations"): lambda p, q: _control_ok({"rotations": self.control.rotations()}),
@@ -1163,6 +1187,8 @@ class EmulatorApp(
             organizations_backends.master_accounts.clear()
             self.password_history.clear()
             self.denied.clear()
+            self.change_password_new_first = False
+            self.deleted_keys.clear()
             self.previous_reset_flag.clear()
             self.password_changed.clear()
             self._reset_credential_reports()
@@ -1350,6 +1376,15 @@ class EmulatorApp(
             raise _ControlError(400, "'UserName' is required and 'Action' must be 'ChangePassword'")
         self.denied.add((payload.get("AccountId", DEFAULT_ACCOUNT_ID), user, action))
         return _control_ok({"status": "ok"})
+
+    def _ctl_iam_behaviour(self, payload: dict, query: dict) -> Response:
+        """Choose ChangePassword's order: ``old-first`` (the default) or ``new-first``."""
+        order = payload.get("ChangePasswordOrder")
+        if order not in ("old-first", "new-first"):
+            raise _ControlError(400, "'ChangePasswordOrder' must be 'old-first' or 'new-first'")
+        with self.aws_lock:
+            self.change_password_new_first = order == "new-first"
+        return _control_ok({"status": "ok", "ChangePasswordOrder": order})
 
     def _ctl_rotation_enabled(self, payload: dict, query: dict) -> Response:
         enabled = payload.get("Enabled")

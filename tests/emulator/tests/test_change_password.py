@@ -72,3 +72,43 @@ def test_change_password_can_fail_with_each_documented_service_error(bob, contro
     with raises_aws(code, status):
         bob.change_password(OldPassword=OLD, NewPassword=NEW)
     assert control.iam_password("bob")["password"] == OLD
+
+
+def test_a_wrong_old_password_is_refused_as_wrong_before_the_new_one_is_judged_by_default(bob, control):
+    with raises_aws("AccessDenied", 403):
+        bob.change_password(OldPassword="Wr0ng!Password", NewPassword="x")
+    with raises_aws("PasswordPolicyViolation", 400):
+        bob.change_password(OldPassword=OLD, NewPassword="x")
+    assert control.iam_password("bob")["history"] == [OLD]
+
+
+def test_the_new_first_order_judges_the_new_password_before_the_old_one_until_reset(bob, control):
+    control.set_change_password_order("new-first")
+    with raises_aws("PasswordPolicyViolation", 400):
+        bob.change_password(OldPassword="Wr0ng!Password", NewPassword="x")
+    with raises_aws("AccessDenied", 403):
+        bob.change_password(OldPassword="Wr0ng!Password", NewPassword=NEW)
+    assert control.iam_password("bob")["history"] == [OLD]
+    control.set_change_password_order("old-first")
+    with raises_aws("AccessDenied", 403):
+        bob.change_password(OldPassword="Wr0ng!Password", NewPassword="x")
+
+
+def test_the_call_log_names_the_users_access_key_that_signed_an_iam_call(emulator, iam, control):
+    iam.create_user(UserName="carol")
+    key = iam.create_access_key(UserName="carol")["AccessKey"]
+    control.clear_calls()
+    make_client(emulator, "iam", key["AccessKeyId"], key["SecretAccessKey"]).get_user()
+    iam.get_user(UserName="carol")
+    signed = [c.get("AccessKeyId") for c in control.calls()]
+    assert signed == [key["AccessKeyId"], None]
+
+
+def test_a_deleted_access_key_signs_no_iam_call(emulator, iam):
+    iam.create_user(UserName="dave")
+    key = iam.create_access_key(UserName="dave")["AccessKey"]
+    as_dave = make_client(emulator, "iam", key["AccessKeyId"], key["SecretAccessKey"])
+    assert as_dave.get_user()["User"]["UserName"] == "dave"
+    iam.delete_access_key(UserName="dave", AccessKeyId=key["AccessKeyId"])
+    with raises_aws("InvalidClientTokenId", 403):
+        as_dave.get_user()
