@@ -9,7 +9,8 @@ Evaluates one request context against policy documents:
   the whole account, any other ARN names exactly that principal;
 * ``Condition`` with the operators ``StringEquals``, ``StringNotEquals``,
   ``StringEqualsIgnoreCase``, ``StringNotEqualsIgnoreCase``, ``StringLike``,
-  ``StringNotLike`` (each also with the ``IfExists`` suffix) and ``Null``.
+  ``StringNotLike``, ``ArnEquals``, ``ArnLike``, ``ArnNotEquals``, ``ArnNotLike``
+  (each also with the ``IfExists`` suffix) and ``Null``.
   Several values of one key: any matches (for the negated operators: none
   matches); several keys or operators: all must hold. Keys are
   case-insensitive. A key missing from the request: the positive operators
@@ -41,6 +42,11 @@ _STRING_OPERATORS = {
     "stringnotequalsignorecase": (True, True, False),
     "stringlike": (False, False, True),
     "stringnotlike": (True, False, True),
+    # IAM's ARN operators: wildcards, case-sensitive; ArnEquals behaves as ArnLike.
+    "arnequals": (False, False, True),
+    "arnlike": (False, False, True),
+    "arnnotequals": (True, False, True),
+    "arnnotlike": (True, False, True),
 }
 
 
