@@ -919,7 +919,8 @@ def test_without_the_update_login_profile_strategy_the_role_has_no_iam_write_act
 
 
 def test_with_the_update_login_profile_strategy_the_role_keeps_its_password_writes(template, role_name):
-    assert iam_actions_granted(template, role_name) == (
+    assert iam_actions_granted(template, role_name) == IAM_READS | AUDIT_IAM_READS | {"iam:UpdateLoginProfile"}
+    assert iam_actions_granted(template, role_name, OnDemandResets="true", OnDemandSenderArns=SENDERS[0]) == (
         IAM_READS | AUDIT_IAM_READS | {"iam:UpdateLoginProfile", "iam:PassRole"}
     )
     assert iam_actions_granted(template, role_name, CreateLoginProfile="true", AuditSchedule="", **ALL_TRIGGERS_OFF) == (
@@ -1098,7 +1099,7 @@ def test_the_trigger_parameters_have_the_documented_defaults(template):
     parameters = template["Parameters"]
     defaults = {p: parameters[p]["Default"] for p in RESET_TRIGGERS}
     assert defaults == {
-        "OnDemandResets": "true", "SecurityHubResets": "false", "BreakGlassResets": "false",
+        "OnDemandResets": "false", "SecurityHubResets": "false", "BreakGlassResets": "false",
         "CheckoutResets": "false", "DriftRepair": "false",
     }
     assert parameters["ResetDryRun"]["Default"] == "false"
@@ -1169,7 +1170,7 @@ def bus_policies_for(template: dict, **parameters: str) -> dict[str, dict]:
 
 
 def test_with_sender_arns_the_reset_bus_policy_names_only_those_principals(template):
-    policies = bus_policies_for(template, OnDemandSenderArns=",".join(SENDERS))
+    policies = bus_policies_for(template, OnDemandResets="true", OnDemandSenderArns=",".join(SENDERS))
     assert set(policies) == {"AllowOnDemandResetSenders", "DenyEveryoneButOnDemandResetSenders"}
     for policy in policies.values():
         assert policy["EventBusName"] == {"Ref": "ResetEventBus"}
@@ -1187,15 +1188,18 @@ def test_with_sender_arns_the_reset_bus_policy_names_only_those_principals(templ
     assert template["Resources"]["ResetEventBusOnlySendersPolicy"]["DependsOn"] == "ResetEventBusSendersPolicy"
 
 
-def test_without_sender_arns_only_the_stacks_account_may_put_reset_events(template):
-    policies = bus_policies_for(template)
-    assert set(policies) == {"AllowOnDemandResetSenders"}
-    allow = policies["AllowOnDemandResetSenders"]["Statement"]
-    assert allow["Effect"] == "Allow"
-    # The account as principal: its IAM policies decide who, and no other account may.
-    assert normalized(allow["Principal"]) == {"AWS": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"}
-    assert allow["Condition"] == {"StringEquals": {"aws:PrincipalAccount": {"Ref": "AWS::AccountId"}}}
-    assert not bus_policies_for(template, OnDemandResets="false")
+def test_on_demand_resets_are_off_by_default_and_refused_without_named_senders(template):
+    # Any principal whose own policy allows events:PutEvents on "*" must not be able to
+    # reset a user: the template refuses on-demand resets that do not name their senders.
+    assert template["Parameters"]["OnDemandResets"]["Default"] == "false"
+    assert not bus_policies_for(template)
+    assert rules_refusing(template, {"OnDemandResets": "true"}) == {"OnDemandResetsNeedSenders"}
+    assert rules_refusing(template, {"OnDemandResets": "true", "OnDemandSenderArns": ""}) == {"OnDemandResetsNeedSenders"}
+    assert "OnDemandResetsNeedSenders" not in rules_refusing(template, {"OnDemandResets": "true", "OnDemandSenderArns": SENDERS[0]})
+    assert "OnDemandResetsNeedSenders" not in rules_refusing(template, {})
+    # With senders, no statement admits the account as a whole.
+    for policy in bus_policies_for(template, OnDemandResets="true", OnDemandSenderArns=SENDERS[0]).values():
+        assert ":root" not in json.dumps(policy), policy
 
 
 def test_the_security_hub_custom_action_fits_security_hubs_limits(template):
@@ -1749,6 +1753,8 @@ ORGANIZATION_PARAMETERS = {
     "OrganizationId": ORGANIZATION_ID, "MemberRoleName": "rotator", "AuditResetDrift": "true", "BreakGlassResets": "true",
     "AuditSchedule": "cron(0 6 * * ? *)",
 }
+# On-demand resets must name their senders, as the template's OnDemandResetsNeedSenders rule says.
+CDK_REFUSED_ON_DEMAND = {"on-demand resets without senders": ("onDemandResets=true",)}
 CDK_REFUSED = {
     "example without the UpdateLoginProfile strategy": ("updateLoginProfileStrategy=false",),
     "CREATE_LOGIN_PROFILE without the UpdateLoginProfile strategy": (
@@ -1760,7 +1766,7 @@ CDK_REFUSED = {
 @pytest.fixture(scope="module")
 def cdk_templates() -> dict[str, dict]:
     return synthesize_cdk_apps({
-        # cdk.json's settings (the example on, so CREATE_LOGIN_PROFILE=true; on-demand resets on).
+        # cdk.json's settings (the example on, so CREATE_LOGIN_PROFILE=true; no trigger).
         "default": (f"kmsKeyArn={FAKE_KMS_KEY}",),
         "all triggers": (f"kmsKeyArn={FAKE_KMS_KEY}", *CDK_ALL_TRIGGERS_ON),
         "no binding tag, no triggers": (f"kmsKeyArn={FAKE_KMS_KEY}", "REQUIRE_BINDING_TAG=false", *CDK_ALL_TRIGGERS_OFF),
@@ -1769,7 +1775,8 @@ def cdk_templates() -> dict[str, dict]:
         # Organisations and the audit (docs/organizations.md), with drift resets and sign-ins.
         "organisation": (f"kmsKeyArn={FAKE_KMS_KEY}", *CDK_ORGANIZATION),
         **CDK_REFUSED,
-    }, refused=frozenset(CDK_REFUSED))
+        **CDK_REFUSED_ON_DEMAND,
+    }, refused=frozenset(CDK_REFUSED) | frozenset(CDK_REFUSED_ON_DEMAND))
 
 
 @pytest.fixture(scope="module")
@@ -2024,6 +2031,11 @@ def test_the_cdk_app_refuses_create_login_profile_without_the_update_login_profi
         assert "-c example=false" in output
     else:
         assert "CREATE_LOGIN_PROFILE=true requires updateLoginProfileStrategy=true" in output
+
+
+def test_the_cdk_app_refuses_on_demand_resets_without_senders_like_the_template(cdk_templates):
+    output = cdk_templates["on-demand resets without senders"]
+    assert "onDemandResets=true requires onDemandSenderArns" in output, output
 
 
 def test_the_cdk_app_grants_no_kms_encrypt(cdk_template):
