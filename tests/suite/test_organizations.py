@@ -228,6 +228,21 @@ def test_an_event_from_one_member_account_cannot_reset_a_user_of_another(org, ce
         assert untouched(org, MEMBER, user) == before
 
 
+def test_a_direct_invocation_names_any_account_the_function_serves_so_only_the_invoke_permission_limits_it(
+        org, central):
+    # What a principal allowed lambda:InvokeFunction can do (a member role with member resets
+    # on, when its account's administrator can assume it): the payload, its `account`
+    # included, is the caller's, and the function cannot tell who invoked it. A forged
+    # sign-in "from" MEMBER, sent by anyone, schedules a reset of MEMBER's user.
+    with record_case(CATEGORY):
+        driver = central()
+        enrol(org, driver, MEMBER, "victim")
+        result = driver.function.invoke(member_sign_in(MEMBER, "victim"))
+        assert result.ok and [d["Decision"] for d in result.body["Decisions"]] == ["scheduled"], result
+        # No response carries a password: the worst is a rotation, a console taken away.
+        assert "password" not in json.dumps(result.body).lower()
+
+
 def test_an_on_demand_reset_from_the_security_account_names_the_member_account(org, central):
     with record_case(CATEGORY):
         driver = central()
