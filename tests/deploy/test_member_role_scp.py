@@ -58,6 +58,21 @@ def denied(principal_arn: str, action: str, resource: str) -> bool:
     return evaluate(rendered(), context, trust=False).denied
 
 
+def test_the_evaluator_reads_iams_arn_operators_with_wildcards_and_fails_closed_on_an_unknown_one():
+    def deny(operator: str, pattern: str, arn: str) -> bool:
+        statement = {"Effect": "Deny", "Action": "sts:AssumeRole", "Resource": "*",
+                     "Condition": {operator: {"aws:PrincipalArn": pattern}}}
+        context = RequestContext(action="sts:AssumeRole", resource="r", keys={"aws:PrincipalArn": arn})
+        return evaluate([statement], context, trust=False).denied
+
+    role = "arn:aws:iam::111111111111:role/stacksets-exec-abc"
+    assert deny("ArnLike", "arn:*:iam::*:role/stacksets-exec-*", role)
+    assert not deny("ArnNotLike", "arn:*:iam::*:role/stacksets-exec-*", role)
+    assert deny("ArnNotEquals", CENTRAL_ROLE_ARN, role) and not deny("ArnNotEquals", CENTRAL_ROLE_ARN, CENTRAL_ROLE_ARN)
+    assert not deny("ArnLike", "arn:*:iam::*:role/STACKSETS-exec-*", role), "ARNs compare case-sensitively"
+    assert deny("ArnSomethingElse", "*", role), "an operator it does not know denies"
+
+
 def test_the_scp_is_deny_only_within_the_size_limit_with_two_documented_placeholders():
     text = SCP.read_text()
     document = json.loads(text)
