@@ -2001,7 +2001,7 @@ def test_with_only_the_self_service_strategy_the_cdk_role_has_the_templates_stat
     by_sid = statements_of_cdk(cdk)
     granted = {a for s in by_sid.values() for a in actions_of(s) if a.startswith("iam:")}
     assert not granted & IAM_USER_WRITES
-    assert granted == IAM_READS | AUDIT_IAM_READS | {"iam:PassRole"}, "on-demand resets and the audit are on by default"
+    assert granted == IAM_READS | AUDIT_IAM_READS, "the audit is on by default, every reset trigger off"
     statement = by_sid[CREDENTIALS_READ]
     assert actions_of(statement) == {"secretsmanager:GetSecretValue"}
     assert statement["Condition"] == {
@@ -2202,7 +2202,8 @@ def test_the_deployment_guide_explains_every_trigger_where_its_events_are_born_a
     for forward in ("ForwardSignIns=true", "ForwardSecretReads=true", "ForwardIamDrift=true"):
         assert forward in section, forward
     assert "us-east-1` only" in section and "ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS" in section
-    assert "SourceArn" in section and "lambda:InvokeFunction" in section and "aws:PrincipalAccount" in section
+    assert "SourceArn" in section and "lambda:InvokeFunction" in section and "aws:PrincipalArn" in section
+    assert "who-can-do-what.md" in section
 
 
 # ---------------------------------------------------------------------------------------
