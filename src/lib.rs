@@ -106,6 +106,11 @@ where
                 .await);
         }
         if ResetRequest::is_eventbridge(payload) {
+            if let Some(requests) = ResetRequest::by_account(payload).inspect_err(rejected)? {
+                return self
+                    .reset_by_account(&requests, home_handlers, &home, function_arn)
+                    .await;
+            }
             let route = route_event(payload, &home).inspect_err(rejected)?;
             let handlers = self
                 .handlers_for(&route, "the event's subject", home_handlers, &home)
@@ -201,24 +206,55 @@ where
         })?;
         let events = self.record_decisions(&request, &report);
         self.publish(&events).await;
-        let refused: Vec<&RotationError> = report
-            .decisions
-            .iter()
-            .filter_map(|decided| decided.decision.as_ref().err())
-            .collect();
-        if let (true, Some(first)) = (refused.len() == report.decisions.len(), refused.first()) {
-            // Every subject refused: the caller asked for something that cannot be done.
-            let message = refused
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join("; ");
-            return Err(Diagnostic {
-                error_type: first.error_type().to_owned(),
-                error_message: message,
-            });
+        answer(&report)
+    }
+
+    /// The requests of an event whose subjects name their own accounts (a Security Hub
+    /// action): each decided in its account, whatever account sent the event. An account
+    /// the function cannot act in refuses its own subjects only.
+    async fn reset_by_account(
+        &self,
+        requests: &[ResetRequest],
+        home_handlers: &Shared<S, I, U, R, Sch>,
+        home: &Account,
+        function_arn: &str,
+    ) -> Result<Value, Diagnostic> {
+        let mut all: Option<ResetReport> = None;
+        for request in requests {
+            let (route, account) = match &request.account {
+                Some(account) if account.id != home.id => {
+                    (Route::Member(account.clone()), account.id.as_str())
+                }
+                _ => (Route::Home, home.id.as_str()),
+            };
+            let subject = format!("the finding's user in account {account}");
+            let report = match self
+                .handlers_for(&route, &subject, home_handlers, home)
+                .await
+            {
+                Ok(handlers) => handlers
+                    .resetter
+                    .handle(request, function_arn)
+                    .await
+                    .inspect_err(|error| {
+                        tracing::error!(trigger = request.trigger.as_str(), error_type = error.error_type(), error = %error, "reset failed");
+                    })?,
+                Err(error) => refused_report(request, &error),
+            };
+            let events = self.record_decisions(request, &report);
+            self.publish(&events).await;
+            match &mut all {
+                Some(all) => {
+                    all.dry_run |= report.dry_run;
+                    all.decisions.extend(report.decisions);
+                }
+                None => all = Some(report),
+            }
         }
-        Ok(response(&report))
+        match all {
+            Some(report) => answer(&report),
+            None => Ok(json!({"Decisions": []})),
+        }
     }
 
     /// Audits every account the request, the settings or the organisation name: one
@@ -438,6 +474,52 @@ fn response(report: &ResetReport) -> Value {
         })
         .collect();
     json!({"Trigger": report.trigger.as_str(), "DryRun": report.dry_run, "Decisions": decisions})
+}
+
+/// A reset's answer: the decisions, or an error when every subject was refused.
+fn answer(report: &ResetReport) -> Result<Value, Diagnostic> {
+    let refused: Vec<&RotationError> = report
+        .decisions
+        .iter()
+        .filter_map(|decided| decided.decision.as_ref().err())
+        .collect();
+    if let (true, Some(first)) = (refused.len() == report.decisions.len(), refused.first()) {
+        // Every subject refused: the caller asked for something that cannot be done.
+        let message = refused
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("; ");
+        return Err(Diagnostic {
+            error_type: first.error_type().to_owned(),
+            error_message: message,
+        });
+    }
+    Ok(response(report))
+}
+
+/// Every subject of `request` refused with `error` (its account cannot be acted in).
+fn refused_report(request: &ResetRequest, error: &RotationError) -> ResetReport {
+    let decisions = request
+        .subjects
+        .iter()
+        .map(|subject| {
+            let (user, secret) = match subject {
+                reset::Subject::User(user) => (Some(user.clone()), None),
+                reset::Subject::Secret(secret) => (None, Some(secret.clone())),
+            };
+            reset::Decided {
+                user,
+                secret,
+                decision: Err(error.clone()),
+            }
+        })
+        .collect();
+    ResetReport {
+        trigger: request.trigger,
+        dry_run: false,
+        decisions,
+    }
 }
 
 /// The log line of an invocation refused before anything was read or written.

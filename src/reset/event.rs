@@ -8,6 +8,7 @@ use std::time::SystemTime;
 
 use serde_json::{json, Map, Value};
 
+use crate::accounts::Account;
 use crate::error::{Result, RotationError};
 use crate::event::kind;
 
@@ -128,6 +129,10 @@ pub struct ResetRequest {
     pub attempt: Option<u32>,
     /// Decide and report only, whatever `RESET_DRY_RUN` says (an audit's dry run).
     pub dry_run: bool,
+    /// The account every subject is in, when the subjects' own ARNs name it (a
+    /// Security Hub action, [`ResetRequest::by_account`]); `None`: the event is routed
+    /// by [`crate::accounts::route_event`].
+    pub account: Option<Account>,
 }
 
 impl ResetRequest {
@@ -159,7 +164,15 @@ impl ResetRequest {
         match (source, detail_type) {
             (SOURCE, ON_DEMAND) => on_demand(detail, event_id),
             (SOURCE, SCHEDULED) => scheduled(detail),
-            ("aws.securityhub", SECURITY_HUB) => security_hub(detail, event_id),
+            ("aws.securityhub", SECURITY_HUB) => {
+                let mut requests = security_hub(detail, event_id)?;
+                match requests.len() {
+                    1 => Ok(requests.remove(0)),
+                    _ => Err(invalid(
+                        "the findings name users of several accounts: each account is decided on its own (ResetRequest::by_account)".into(),
+                    )),
+                }
+            }
             ("aws.signin", CONSOLE_SIGN_IN) => console_sign_in(detail),
             ("aws.secretsmanager", API_CALL) => secret_read(detail),
             ("aws.iam", API_CALL) => drift(detail),
@@ -167,6 +180,22 @@ impl ResetRequest {
                 "events with source {source:?} and detail-type {detail_type:?} are not accepted (see docs/resets.md)"
             ))),
         }
+    }
+
+    /// The requests of an event whose subjects carry their own account, one per account
+    /// in the order first named: a Security Hub action, whose resources' ARNs name
+    /// account and user. `None` for every other event, which one route serves.
+    pub fn by_account(payload: &Value) -> Result<Option<Vec<Self>>> {
+        let field = |name: &str| payload.get(name).and_then(Value::as_str);
+        if (field("source"), field("detail-type")) != (Some("aws.securityhub"), Some(SECURITY_HUB))
+        {
+            return Ok(None);
+        }
+        let detail = payload
+            .get("detail")
+            .and_then(Value::as_object)
+            .ok_or_else(|| invalid("detail is not an object".into()))?;
+        security_hub(detail, field("id").map(str::to_owned)).map(Some)
     }
 
     fn new(trigger: Trigger, subjects: Vec<Subject>) -> Self {
@@ -182,6 +211,7 @@ impl ResetRequest {
             reason: None,
             attempt: None,
             dry_run: false,
+            account: None,
         }
     }
 
@@ -260,43 +290,131 @@ fn scheduled(detail: &Map<String, Value>) -> Result<ResetRequest> {
     Ok(request)
 }
 
-fn security_hub(detail: &Map<String, Value>, event_id: Option<String>) -> Result<ResetRequest> {
+/// The Security Hub action's requests, one per account, in the order first named.
+///
+/// Each `AwsIamUser` resource is read from its `Id`, which must be an IAM user ARN: the
+/// ARN names the account and the user. The finding's `AwsAccountId`, the resource's
+/// `Partition` and its `Details.AwsIamUser` (`UserName`, `Path`) may be given by whoever
+/// imports findings and must agree with the ARN, or the whole action is refused.
+fn security_hub(
+    detail: &Map<String, Value>,
+    event_id: Option<String>,
+) -> Result<Vec<ResetRequest>> {
     let findings = match detail.get("findings") {
         Some(Value::Array(findings)) => findings,
         _ => return Err(invalid("detail.findings is not an array".into())),
     };
-    let mut users: Vec<Subject> = Vec::new();
-    for resource in findings
-        .iter()
-        .filter_map(|f| f.get("Resources").and_then(Value::as_array))
-        .flatten()
-        .filter(|r| r.get("Type").and_then(Value::as_str) == Some("AwsIamUser"))
-    {
-        let name = resource
-            .pointer("/Details/AwsIamUser/UserName")
-            .and_then(Value::as_str)
-            .or_else(|| {
-                resource
-                    .get("Id")
-                    .and_then(Value::as_str)
-                    .and_then(|arn| arn.rsplit('/').next())
-            })
-            .filter(|name| !name.is_empty());
-        if let Some(name) = name {
-            let subject = Subject::User(name.to_owned());
-            if !users.contains(&subject) {
-                users.push(subject);
+    let mut requests: Vec<ResetRequest> = Vec::new();
+    for (f, finding) in findings.iter().enumerate() {
+        let resources = finding.get("Resources").and_then(Value::as_array);
+        for (r, resource) in resources.into_iter().flatten().enumerate() {
+            if resource.get("Type").and_then(Value::as_str) != Some("AwsIamUser") {
+                continue;
+            }
+            let user = finding_user(finding, resource, &format!("detail.findings[{f}]"), r)?;
+            let subject = Subject::User(user.name);
+            match requests
+                .iter_mut()
+                .find(|q| q.account.as_ref() == Some(&user.account))
+            {
+                Some(request) if request.subjects.contains(&subject) => {}
+                Some(request) => request.subjects.push(subject),
+                None => {
+                    let mut request = ResetRequest::new(Trigger::SecurityHub, vec![subject]);
+                    request.account = Some(user.account);
+                    request.event_id = event_id.clone();
+                    requests.push(request);
+                }
             }
         }
     }
-    if users.is_empty() {
+    if requests.is_empty() {
         return Err(invalid(
             "no finding names an AwsIamUser resource (detail.findings[].Resources[])".into(),
         ));
     }
-    let mut request = ResetRequest::new(Trigger::SecurityHub, users);
-    request.event_id = event_id;
-    Ok(request)
+    Ok(requests)
+}
+
+/// An IAM user as its ARN names it.
+struct UserArn {
+    account: Account,
+    path: String,
+    name: String,
+}
+
+impl UserArn {
+    /// `arn:PARTITION:iam::ACCOUNT:user/PATH/NAME` (the path may be empty).
+    fn parse(arn: &str) -> Option<Self> {
+        let account = Account::of_arn(arn)?;
+        let rest = arn.strip_prefix(&format!(
+            "arn:{}:iam::{}:user/",
+            account.partition, account.id
+        ))?;
+        let (path, name) = match rest.rsplit_once('/') {
+            Some((path, name)) => (format!("/{path}/"), name),
+            None => ("/".to_owned(), rest),
+        };
+        (!name.is_empty() && !path.contains("//")).then(|| Self {
+            account,
+            path,
+            name: name.to_owned(),
+        })
+    }
+}
+
+/// The user of resource `r` of a finding (`at` is where the finding is), once every
+/// field that names it agrees with its `Id`. Errors name the fields, never their values.
+fn finding_user(finding: &Value, resource: &Value, at: &str, r: usize) -> Result<UserArn> {
+    let id = format!("{at}.Resources[{r}].Id");
+    let user = resource
+        .get("Id")
+        .and_then(Value::as_str)
+        .and_then(UserArn::parse)
+        .ok_or_else(|| {
+            invalid(format!(
+                "{id} is not an IAM user ARN (arn:PARTITION:iam::ACCOUNT:user/NAME)"
+            ))
+        })?;
+    let disagree = |field: String, what: &str| {
+        invalid(format!(
+            "{field} does not match the {what} in {id}: the finding is refused"
+        ))
+    };
+    /// `Some(None)`: the field is there but is not a string (never equal to the ARN's).
+    fn text<'a>(value: &'a Value, pointer: &str) -> Option<Option<&'a str>> {
+        value.pointer(pointer).map(Value::as_str)
+    }
+    if let Some(account) = text(finding, "/AwsAccountId") {
+        if account != Some(user.account.id.as_str()) {
+            return Err(disagree(format!("{at}.AwsAccountId"), "account"));
+        }
+    }
+    if let Some(partition) = text(resource, "/Partition") {
+        if partition != Some(user.account.partition.as_str()) {
+            return Err(disagree(
+                format!("{at}.Resources[{r}].Partition"),
+                "partition",
+            ));
+        }
+    }
+    if let Some(name) = text(resource, "/Details/AwsIamUser/UserName") {
+        if name != Some(user.name.as_str()) {
+            return Err(disagree(
+                format!("{at}.Resources[{r}].Details.AwsIamUser.UserName"),
+                "user name",
+            ));
+        }
+    }
+    if let Some(path) = text(resource, "/Details/AwsIamUser/Path") {
+        if path != Some(user.path.as_str()) {
+            return Err(disagree(
+                format!("{at}.Resources[{r}].Details.AwsIamUser.Path"),
+                "path",
+            ));
+        }
+    }
+    Ok(user)
 }
 
 /// The CloudTrail record's time, event id, actor and actor role.
@@ -550,18 +668,161 @@ mod tests {
         assert_eq!(failed.fact, Fact::FailedCall("AccessDenied".into()));
     }
 
+    fn security_hub_event(findings: Value) -> Value {
+        cloudtrail_event(
+            "aws.securityhub",
+            SECURITY_HUB,
+            json!({"findings": findings}),
+        )
+    }
+
+    fn accounts_and_users(requests: &[ResetRequest]) -> Vec<(String, Vec<Subject>)> {
+        requests
+            .iter()
+            .map(|r| {
+                let account = r.account.as_ref().map(|a| a.id.clone()).unwrap_or_default();
+                (account, r.subjects.clone())
+            })
+            .collect()
+    }
+
     #[test]
     fn a_security_hub_action_names_every_iam_user_of_its_findings_once() {
-        let request = parse(cloudtrail_event("aws.securityhub", SECURITY_HUB, json!({"findings": [
-            {"Resources": [{"Type": "AwsIamUser", "Id": "arn:aws:iam::123456789012:user/ops/alice"},
+        let request = parse(security_hub_event(json!([
+            {"AwsAccountId": "123456789012",
+             "Resources": [{"Type": "AwsIamUser", "Id": "arn:aws:iam::123456789012:user/ops/alice",
+                            "Details": {"AwsIamUser": {"UserName": "alice", "Path": "/ops/"}}},
                            {"Type": "AwsS3Bucket", "Id": "arn:aws:s3:::logs"}]},
-            {"Resources": [{"Type": "AwsIamUser", "Id": "AIDAEXAMPLE", "Details": {"AwsIamUser": {"UserName": "bob"}}},
-                           {"Type": "AwsIamUser", "Id": "arn:aws:iam::123456789012:user/alice"}]}
-        ]}))).expect("valid");
+            {"Resources": [{"Type": "AwsIamUser", "Id": "arn:aws:iam::123456789012:user/bob",
+                            "Details": {"AwsIamUser": {"UserName": "bob"}}},
+                           {"Type": "AwsIamUser", "Id": "arn:aws:iam::123456789012:user/ops/alice"}]}
+        ])))
+        .expect("valid");
         assert_eq!(
             request.subjects,
             vec![Subject::User("alice".into()), Subject::User("bob".into())]
         );
+        assert_eq!(
+            request.account.map(|a| (a.partition, a.id)),
+            Some(("aws".into(), "123456789012".into()))
+        );
+    }
+
+    #[test]
+    fn a_security_hub_action_takes_account_and_user_from_each_resources_arn() {
+        let event = security_hub_event(json!([
+            {"AwsAccountId": "222222222222",
+             "Resources": [{"Type": "AwsIamUser", "Id": "arn:aws:iam::222222222222:user/breakglass"}]},
+            {"AwsAccountId": "123456789012",
+             "Resources": [{"Type": "AwsIamUser", "Id": "arn:aws:iam::123456789012:user/breakglass"}]},
+            {"Resources": [{"Type": "AwsIamUser", "Id": "arn:aws:iam::222222222222:user/team/carol"}]}
+        ]));
+        let requests = ResetRequest::by_account(&event)
+            .expect("valid")
+            .expect("a Security Hub action");
+        assert_eq!(
+            accounts_and_users(&requests),
+            vec![
+                (
+                    "222222222222".into(),
+                    vec![
+                        Subject::User("breakglass".into()),
+                        Subject::User("carol".into())
+                    ]
+                ),
+                (
+                    "123456789012".into(),
+                    vec![Subject::User("breakglass".into())]
+                ),
+            ]
+        );
+        assert!(requests
+            .iter()
+            .all(|r| r.trigger == Trigger::SecurityHub && r.event_id.as_deref() == Some("ev-1")));
+        // One request cannot carry users of two accounts.
+        let error = parse(event).expect_err("several accounts");
+        assert!(error.to_string().contains("several accounts"), "{error}");
+    }
+
+    #[test]
+    fn the_events_own_account_never_routes_a_security_hub_finding() {
+        let mut event = security_hub_event(json!([
+            {"Resources": [{"Type": "AwsIamUser", "Id": "arn:aws:iam::222222222222:user/alice"}]}
+        ]));
+        event["account"] = json!("123456789012");
+        let requests = ResetRequest::by_account(&event)
+            .expect("valid")
+            .expect("some");
+        assert_eq!(
+            accounts_and_users(&requests),
+            vec![("222222222222".into(), vec![Subject::User("alice".into())])]
+        );
+        let on_demand =
+            json!({"source": SOURCE, "detail-type": ON_DEMAND, "detail": {"userName": "a"}});
+        assert!(ResetRequest::by_account(&on_demand)
+            .expect("valid")
+            .is_none());
+    }
+
+    #[test]
+    fn a_finding_whose_fields_disagree_with_its_resource_arn_is_refused_naming_them() {
+        let arn = "arn:aws:iam::123456789012:user/ops/harmless";
+        let cases = [
+            (
+                json!({"Resources": [{"Type": "AwsIamUser", "Id": arn,
+                    "Details": {"AwsIamUser": {"UserName": "breakglass-hunter2"}}}]}),
+                "detail.findings[0].Resources[0].Details.AwsIamUser.UserName does not match the user name in detail.findings[0].Resources[0].Id",
+            ),
+            (
+                json!({"AwsAccountId": "222222222222", "Resources": [{"Type": "AwsIamUser", "Id": arn}]}),
+                "detail.findings[0].AwsAccountId does not match the account in detail.findings[0].Resources[0].Id",
+            ),
+            (
+                json!({"Resources": [{"Type": "AwsIamUser", "Id": arn,
+                    "Details": {"AwsIamUser": {"UserName": "harmless", "Path": "/"}}}]}),
+                "Details.AwsIamUser.Path does not match the path",
+            ),
+            (
+                json!({"Resources": [{"Type": "AwsIamUser", "Id": arn, "Partition": "aws-cn"}]}),
+                "Resources[0].Partition does not match the partition",
+            ),
+            (
+                json!({"Resources": [{"Type": "AwsIamUser", "Id": arn,
+                    "Details": {"AwsIamUser": {"UserName": 7}}}]}),
+                "UserName does not match",
+            ),
+            (
+                json!({"Resources": [{"Type": "AwsIamUser", "Id": "AIDAHUNTER2",
+                    "Details": {"AwsIamUser": {"UserName": "bob"}}}]}),
+                "detail.findings[0].Resources[0].Id is not an IAM user ARN",
+            ),
+            (
+                json!({"Resources": [{"Type": "AwsIamUser", "Id": "arn:aws:iam::123456789012:role/hunter2"}]}),
+                "is not an IAM user ARN",
+            ),
+            (
+                json!({"Resources": [{"Type": "AwsIamUser", "Id": "arn:aws:iam::123456789012:user/"}]}),
+                "is not an IAM user ARN",
+            ),
+        ];
+        for (finding, expected) in cases {
+            // A good finding first: one bad finding refuses the whole action.
+            let good = json!({"Resources": [{"Type": "AwsIamUser", "Id": "arn:aws:iam::123456789012:user/alice"}]});
+            let event = security_hub_event(json!([good, finding]));
+            let expected = expected.replace("findings[0]", "findings[1]");
+            for error in [
+                parse(event.clone()).expect_err("refused"),
+                ResetRequest::by_account(&event).expect_err("refused"),
+            ] {
+                assert_eq!(error.error_type(), "InvalidEvent");
+                let message = error.to_string();
+                assert!(
+                    message.contains(&expected),
+                    "{message} should contain {expected}"
+                );
+                assert!(!message.contains("hunter2"), "{message}");
+            }
+        }
     }
 
     #[test]

@@ -356,7 +356,8 @@ def test_the_member_roles_trust_admits_only_the_central_role_with_the_external_i
 
 
 def test_every_secrets_manager_statement_of_the_member_role_but_the_audits_list_names_the_central_function(member):
-    for parameters in ({}, {"KmsKeyArn": base.FAKE_KMS_KEY, "CreateLoginProfile": "true"}):
+    for parameters in ({"AllowResets": "true"},
+                       {"KmsKeyArn": base.FAKE_KMS_KEY, "CreateLoginProfile": "true", "AllowResets": "true"}):
         statements = member_role(member, **parameters)
         secrets = {sid: s for sid, s in statements.items() if any(a.startswith("secretsmanager:") for a in base.actions_of(s))}
         assert set(secrets) == {"RotateOnlySecretsThatNameThisFunction", "StartRotationsOfSecretsThatNameThisFunction", "ListSecrets"}
@@ -373,7 +374,7 @@ def test_every_secrets_manager_statement_of_the_member_role_but_the_audits_list_
 
 def test_the_member_role_mirrors_the_central_roles_least_privilege_statements(member, template):
     everything = {"CreateLoginProfile": "true", "KmsKeyArn": base.FAKE_KMS_KEY}
-    mine = member_role(member, **everything)
+    mine = member_role(member, **everything, AllowResets="true")
     central = central_role(template, **everything, OrganizationId=ORGANIZATION_ID, **base.ALL_TRIGGERS_ON)
     # The same Sids where they mean the same thing, with the same actions.
     shared = {
@@ -415,8 +416,9 @@ def test_the_member_roles_iam_actions_are_scoped_to_the_user_path_and_its_writes
 
 
 def test_the_member_role_writes_passwords_resets_and_audits_only_when_allowed(member):
-    assert set(member_role(member)) >= {"UpdateConsolePasswordsOfUsersUnderPath", "StartRotationsOfSecretsThatNameThisFunction",
-                                        "InvokeThisFunctionToStartRotations", "ReadCredentialReport", "ListSecrets"}
+    assert set(member_role(member, AllowResets="true")) >= {
+        "UpdateConsolePasswordsOfUsersUnderPath", "StartRotationsOfSecretsThatNameThisFunction",
+        "InvokeThisFunctionToStartRotations", "ReadCredentialReport", "ListSecrets"}
     assert "CreateConsolePasswordsOfUsersUnderPath" not in member_role(member)
     assert "UseSecretsKeyThroughSecretsManagerOnly" not in member_role(member)
     least = member_role(member, UpdateLoginProfileStrategy="false", AllowResets="false", AllowAudit="false")
@@ -424,6 +426,23 @@ def test_the_member_role_writes_passwords_resets_and_audits_only_when_allowed(me
     assert base.rules_refusing(member, {**MEMBER_PARAMETERS, "CreateLoginProfile": "true", "UpdateLoginProfileStrategy": "false"}) == {
         "CreateLoginProfileNeedsUpdateLoginProfileStrategy"
     }
+
+
+def test_member_resets_are_off_by_default_so_no_member_role_may_invoke_the_function(member, central_invoke):
+    # A principal that may invoke the function may send it any payload: by default no
+    # principal of a member account may (docs/organizations.md, "Member resets").
+    assert member["Parameters"]["AllowResets"]["Default"] == "false"
+    assert central_invoke["Parameters"]["MemberResets"]["Default"] == "false"
+    assert not {"StartRotationsOfSecretsThatNameThisFunction", "InvokeThisFunctionToStartRotations"} & set(member_role(member))
+    invoke = deployed_resources(central_invoke, {**CENTRAL, **CENTRAL_INVOKE_PARAMETERS})
+    assert {r["Properties"]["Principal"] for r in invoke.values()} == {"secretsmanager.amazonaws.com"}
+    policy = function_policy(deployed_resources(central_invoke, {**CENTRAL, **CENTRAL_INVOKE_PARAMETERS}))
+    for account in (MEMBER_ACCOUNT, OTHER_MEMBER):
+        member_role_arn = f"arn:aws:iam::{account}:role/{MEMBER_ROLE_NAME}"
+        assert not allows(policy, "lambda:InvokeFunction", "*", {"aws:PrincipalOrgID": ORGANIZATION_ID},
+                          {"AWS": member_role_arn}), account
+    # Turning them on names the service control policy that must come with them.
+    assert "member-role-scp.json" in " ".join(central_invoke["Parameters"]["MemberResets"]["Description"].split())
 
 
 # ---------------------------------------------------------------------------------------
@@ -646,7 +665,7 @@ def load_transforms(path: Path) -> list[str]:
 
 
 def test_the_central_invoke_permissions_admit_each_member_role_and_no_other_principal_of_the_member_accounts(central_invoke):
-    invoke = deployed_resources(central_invoke, {**CENTRAL, **CENTRAL_INVOKE_PARAMETERS})
+    invoke = deployed_resources(central_invoke, {**CENTRAL, **CENTRAL_INVOKE_PARAMETERS, "MemberResets": "true"})
     roles = [r["Properties"] for r in invoke.values() if r["Properties"]["Principal"] != "secretsmanager.amazonaws.com"]
     assert sorted(p["Principal"] for p in roles) == [
         f"arn:aws:iam::{account}:role/{MEMBER_ROLE_NAME}" for account in (MEMBER_ACCOUNT, OTHER_MEMBER)
@@ -683,7 +702,7 @@ def test_secrets_manager_is_refused_on_behalf_of_an_account_that_is_not_listed(t
     # function: Secrets Manager may not invoke it (nor may RotateSecret's caller there).
     policy = function_policy(
         central_stack(template, OrganizationId=ORGANIZATION_ID),
-        deployed_resources(central_invoke, {**CENTRAL, **CENTRAL_INVOKE_PARAMETERS}),
+        deployed_resources(central_invoke, {**CENTRAL, **CENTRAL_INVOKE_PARAMETERS, "MemberResets": "true"}),
     )
     service = {"Service": "secretsmanager.amazonaws.com"}
     for account in (CENTRAL_ACCOUNT, MEMBER_ACCOUNT, OTHER_MEMBER):
@@ -714,7 +733,15 @@ def test_the_member_role_refuses_every_principal_but_the_central_role_and_a_wron
 # Events from member accounts
 
 
-def test_member_accounts_may_put_events_on_the_central_default_bus_only_from_inside_the_organisation(template):
+FORWARDER = f"arn:aws:iam::{MEMBER_ACCOUNT}:role/iam-password-rotation-forwarding/forwarding-ForwardingRole-AbCd"
+
+
+def put_events_allowed(statement: dict, principal_arn: str, source: str, org: str = ORGANIZATION_ID) -> bool:
+    context = {"aws:PrincipalOrgID": org, "aws:PrincipalArn": principal_arn, "events:source": source}
+    return allows([statement], "events:PutEvents", statement["Resource"], context, {"AWS": principal_arn})
+
+
+def test_member_accounts_may_put_on_the_central_default_bus_only_the_forwarded_events_through_the_forwarding_role(template):
     stack = central_stack(template, OrganizationId=ORGANIZATION_ID, BreakGlassResets="true")
     policy = stack["OrganizationEventsPolicy"]["Properties"]
     assert policy["EventBusName"] == "default"
@@ -723,15 +750,51 @@ def test_member_accounts_may_put_events_on_the_central_default_bus_only_from_ins
     assert statement == {
         "Effect": "Allow", "Principal": "*", "Action": "events:PutEvents",
         "Resource": f"arn:aws:events:{REGION}:{CENTRAL_ACCOUNT}:event-bus/default",
-        "Condition": {"StringEquals": {"aws:PrincipalOrgID": ORGANIZATION_ID}},
+        "Condition": {
+            "StringEquals": {"aws:PrincipalOrgID": ORGANIZATION_ID, "events:source": ["aws.signin"]},
+            "ArnLike": {"aws:PrincipalArn": "arn:aws:iam::*:role/iam-password-rotation-forwarding/*"},
+        },
     }
-    forwarder = f"arn:aws:iam::{MEMBER_ACCOUNT}:role/forwarding-ForwardingRole-AbCd"
-    resource = statement["Resource"]
-    assert allows([statement], "events:PutEvents", resource, {"aws:PrincipalOrgID": ORGANIZATION_ID}, {"AWS": forwarder})
-    assert not allows([statement], "events:PutEvents", resource, {"aws:PrincipalOrgID": OUTSIDE_ORGANIZATION}, {"AWS": forwarder})
+    assert put_events_allowed(statement, FORWARDER, "aws.signin")
+    assert not put_events_allowed(statement, FORWARDER, "aws.signin", org=OUTSIDE_ORGANIZATION)
+    # Any other principal of the organisation (an administrator, an application role) may put
+    # nothing on the security account's bus, whatever the source.
+    for principal in (f"arn:aws:iam::{MEMBER_ACCOUNT}:role/admin", f"arn:aws:iam::{MEMBER_ACCOUNT}:user/app",
+                      f"arn:aws:iam::{MEMBER_ACCOUNT}:role/forwarding-ForwardingRole-AbCd"):
+        for source in ("aws.signin", "iam-password-rotation", "com.example.app"):
+            assert not put_events_allowed(statement, principal, source), (principal, source)
+    # Nor may the forwarding role put other sources: a custom event, or a source no trigger uses.
+    for source in ("iam-password-rotation", "com.example.app", "aws.iam", "aws.secretsmanager", "aws.securityhub"):
+        assert not put_events_allowed(statement, FORWARDER, source), source
     # Only when member accounts have events to forward, and only with an organisation.
     assert "OrganizationEventsPolicy" not in central_stack(template, OrganizationId=ORGANIZATION_ID)
     assert "OrganizationEventsPolicy" not in central_stack(template, BreakGlassResets="true")
+
+
+def test_the_organisation_bus_policy_admits_exactly_the_sources_of_the_forwardable_triggers_that_are_on(template):
+    triggers = {"BreakGlassResets": "aws.signin", "CheckoutResets": "aws.secretsmanager", "DriftRepair": "aws.iam"}
+    every = central_stack(template, OrganizationId=ORGANIZATION_ID, **{t: "true" for t in triggers})
+    sources = every["OrganizationEventsPolicy"]["Properties"]["Statement"]["Condition"]["StringEquals"]["events:source"]
+    assert sorted(sources) == sorted(triggers.values())
+    for trigger, source in triggers.items():
+        one = central_stack(template, OrganizationId=ORGANIZATION_ID, **{trigger: "true"})
+        assert one["OrganizationEventsPolicy"]["Properties"]["Statement"]["Condition"]["StringEquals"]["events:source"] == [source]
+
+
+def test_forwarding_rules_use_a_role_under_the_path_the_central_bus_admits_and_forward_only_those_sources(template):
+    forwarding = base.load_template(FORWARDING)
+    parameters = {"TargetEventBusArn": f"arn:aws:events:{REGION}:{CENTRAL_ACCOUNT}:event-bus/default",
+                  "ForwardSignIns": "true", "ForwardSecretReads": "true", "ForwardIamDrift": "true", **MEMBER}
+    resources = deployed_resources(forwarding, parameters)
+    assert resources["ForwardingRole"]["Properties"]["Path"] == "/iam-password-rotation-forwarding/"
+    admitted = central_stack(template, OrganizationId=ORGANIZATION_ID, BreakGlassResets="true", CheckoutResets="true",
+                             DriftRepair="true")["OrganizationEventsPolicy"]["Properties"]["Statement"]
+    for name, rule in resources.items():
+        if rule["Type"] != "AWS::Events::Rule":
+            continue
+        assert [t["RoleArn"] for t in rule["Properties"]["Targets"]] == ["<ForwardingRole.Arn>"], name
+        for source in rule["Properties"]["EventPattern"]["source"]:
+            assert put_events_allowed(admitted, FORWARDER, source), (name, source)
 
 
 @pytest.mark.parametrize("target_account, target_region, forwards", [

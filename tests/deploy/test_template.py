@@ -924,7 +924,8 @@ def test_without_the_update_login_profile_strategy_the_role_has_no_iam_write_act
 
 
 def test_with_the_update_login_profile_strategy_the_role_keeps_its_password_writes(template, role_name):
-    assert iam_actions_granted(template, role_name) == (
+    assert iam_actions_granted(template, role_name) == IAM_READS | AUDIT_IAM_READS | {"iam:UpdateLoginProfile"}
+    assert iam_actions_granted(template, role_name, OnDemandResets="true", OnDemandSenderArns=SENDERS[0]) == (
         IAM_READS | AUDIT_IAM_READS | {"iam:UpdateLoginProfile", "iam:PassRole"}
     )
     assert iam_actions_granted(template, role_name, CreateLoginProfile="true", AuditSchedule="", **ALL_TRIGGERS_OFF) == (
@@ -1103,7 +1104,7 @@ def test_the_trigger_parameters_have_the_documented_defaults(template):
     parameters = template["Parameters"]
     defaults = {p: parameters[p]["Default"] for p in RESET_TRIGGERS}
     assert defaults == {
-        "OnDemandResets": "true", "SecurityHubResets": "false", "BreakGlassResets": "false",
+        "OnDemandResets": "false", "SecurityHubResets": "false", "BreakGlassResets": "false",
         "CheckoutResets": "false", "DriftRepair": "false",
     }
     assert parameters["ResetDryRun"]["Default"] == "false"
@@ -1174,7 +1175,7 @@ def bus_policies_for(template: dict, **parameters: str) -> dict[str, dict]:
 
 
 def test_with_sender_arns_the_reset_bus_policy_names_only_those_principals(template):
-    policies = bus_policies_for(template, OnDemandSenderArns=",".join(SENDERS))
+    policies = bus_policies_for(template, OnDemandResets="true", OnDemandSenderArns=",".join(SENDERS))
     assert set(policies) == {"AllowOnDemandResetSenders", "DenyEveryoneButOnDemandResetSenders"}
     for policy in policies.values():
         assert policy["EventBusName"] == {"Ref": "ResetEventBus"}
@@ -1192,15 +1193,18 @@ def test_with_sender_arns_the_reset_bus_policy_names_only_those_principals(templ
     assert template["Resources"]["ResetEventBusOnlySendersPolicy"]["DependsOn"] == "ResetEventBusSendersPolicy"
 
 
-def test_without_sender_arns_only_the_stacks_account_may_put_reset_events(template):
-    policies = bus_policies_for(template)
-    assert set(policies) == {"AllowOnDemandResetSenders"}
-    allow = policies["AllowOnDemandResetSenders"]["Statement"]
-    assert allow["Effect"] == "Allow"
-    # The account as principal: its IAM policies decide who, and no other account may.
-    assert normalized(allow["Principal"]) == {"AWS": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"}
-    assert allow["Condition"] == {"StringEquals": {"aws:PrincipalAccount": {"Ref": "AWS::AccountId"}}}
-    assert not bus_policies_for(template, OnDemandResets="false")
+def test_on_demand_resets_are_off_by_default_and_refused_without_named_senders(template):
+    # Any principal whose own policy allows events:PutEvents on "*" must not be able to
+    # reset a user: the template refuses on-demand resets that do not name their senders.
+    assert template["Parameters"]["OnDemandResets"]["Default"] == "false"
+    assert not bus_policies_for(template)
+    assert rules_refusing(template, {"OnDemandResets": "true"}) == {"OnDemandResetsNeedSenders"}
+    assert rules_refusing(template, {"OnDemandResets": "true", "OnDemandSenderArns": ""}) == {"OnDemandResetsNeedSenders"}
+    assert "OnDemandResetsNeedSenders" not in rules_refusing(template, {"OnDemandResets": "true", "OnDemandSenderArns": SENDERS[0]})
+    assert "OnDemandResetsNeedSenders" not in rules_refusing(template, {})
+    # With senders, no statement admits the account as a whole.
+    for policy in bus_policies_for(template, OnDemandResets="true", OnDemandSenderArns=SENDERS[0]).values():
+        assert ":root" not in json.dumps(policy), policy
 
 
 def test_the_security_hub_custom_action_fits_security_hubs_limits(template):
@@ -1756,6 +1760,8 @@ ORGANIZATION_PARAMETERS = {
     "OrganizationId": ORGANIZATION_ID, "MemberRoleName": "rotator", "AuditResetDrift": "true", "BreakGlassResets": "true",
     "AuditSchedule": "cron(0 6 * * ? *)",
 }
+# On-demand resets must name their senders, as the template's OnDemandResetsNeedSenders rule says.
+CDK_REFUSED_ON_DEMAND = {"on-demand resets without senders": ("onDemandResets=true",)}
 CDK_REFUSED = {
     "example without the UpdateLoginProfile strategy": ("updateLoginProfileStrategy=false", *CDK_EXAMPLE),
     "createLoginProfile without the UpdateLoginProfile strategy": (
@@ -1775,7 +1781,7 @@ def cdk_templates() -> dict[str, dict]:
     return synthesize_cdk_apps({
         # cdk.json's settings alone: the template's defaults.
         "cdk.json": (),
-        # The example on (so CREATE_LOGIN_PROFILE=true); on-demand resets on.
+        # The example on (so CREATE_LOGIN_PROFILE=true); no trigger.
         "default": (f"kmsKeyArn={FAKE_KMS_KEY}", *CDK_EXAMPLE),
         "all triggers": (f"kmsKeyArn={FAKE_KMS_KEY}", *CDK_EXAMPLE, *CDK_ALL_TRIGGERS_ON),
         "no binding tag, no triggers": (
@@ -1787,7 +1793,8 @@ def cdk_templates() -> dict[str, dict]:
         "organisation": (f"kmsKeyArn={FAKE_KMS_KEY}", *CDK_EXAMPLE, *CDK_ORGANIZATION),
         **CDK_REFUSED,
         **{name: context for name, (context, _) in CDK_REFUSED_SETTINGS.items()},
-    }, refused=frozenset(CDK_REFUSED) | frozenset(CDK_REFUSED_SETTINGS))
+        **CDK_REFUSED_ON_DEMAND,
+    }, refused=frozenset(CDK_REFUSED) | frozenset(CDK_REFUSED_SETTINGS) | frozenset(CDK_REFUSED_ON_DEMAND))
 
 
 @pytest.fixture(scope="module")
@@ -2012,7 +2019,7 @@ def test_with_only_the_self_service_strategy_the_cdk_role_has_the_templates_stat
     by_sid = statements_of_cdk(cdk)
     granted = {a for s in by_sid.values() for a in actions_of(s) if a.startswith("iam:")}
     assert not granted & IAM_USER_WRITES
-    assert granted == IAM_READS | AUDIT_IAM_READS | {"iam:PassRole"}, "on-demand resets and the audit are on by default"
+    assert granted == IAM_READS | AUDIT_IAM_READS, "the audit is on by default, every reset trigger off"
     statement = by_sid[CREDENTIALS_READ]
     assert actions_of(statement) == {"secretsmanager:GetSecretValue"}
     assert statement["Condition"] == {
@@ -2084,6 +2091,11 @@ def test_with_cdk_json_alone_the_cdk_app_deploys_what_the_template_deploys_by_de
     assert log_group["Properties"]["RetentionInDays"] == 90
     # What scripts/enrolment.py --stack reads, as it reads the template's parameters.
     assert {"FunctionArn", "UserPath", "CreateLoginProfile"} <= set(cdk["Outputs"])
+
+
+def test_the_cdk_app_refuses_on_demand_resets_without_senders_like_the_template(cdk_templates):
+    output = cdk_templates["on-demand resets without senders"]
+    assert "onDemandResets=true requires onDemandSenderArns" in output, output
 
 
 def test_the_cdk_app_grants_no_kms_encrypt(cdk_template):
@@ -2251,7 +2263,8 @@ def test_the_deployment_guide_explains_every_trigger_where_its_events_are_born_a
     for forward in ("ForwardSignIns=true", "ForwardSecretReads=true", "ForwardIamDrift=true"):
         assert forward in section, forward
     assert "us-east-1` only" in section and "ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS" in section
-    assert "SourceArn" in section and "lambda:InvokeFunction" in section and "aws:PrincipalAccount" in section
+    assert "SourceArn" in section and "lambda:InvokeFunction" in section and "aws:PrincipalArn" in section
+    assert "who-can-do-what.md" in section
 
 
 # ---------------------------------------------------------------------------------------

@@ -47,12 +47,21 @@ def on_demand(**detail) -> dict:
     return envelope("iam-password-rotation", "IAM Password Reset Requested", detail)
 
 
-def security_hub(*users: str) -> dict:
-    findings = [{"Id": f"finding-{user}", "Resources": [
-        {"Type": "AwsIamUser", "Id": f"arn:aws:iam::123456789012:user/{user}",
-         "Details": {"AwsIamUser": {"UserName": user}}}]} for user in users]
+def finding(user: str, account: str = "123456789012", details_user: Optional[str] = None,
+            finding_account: Optional[str] = None) -> dict:
+    """An ASFF finding on one IAM user: ``Id`` is the user's ARN; ``AwsAccountId`` and
+    ``Details.AwsIamUser.UserName`` say the same unless told otherwise."""
+    return {"Id": f"finding-{account}-{user}", "AwsAccountId": finding_account or account,
+            "Resources": [{"Type": "AwsIamUser", "Id": f"arn:aws:iam::{account}:user/{user}", "Partition": "aws",
+                           "Details": {"AwsIamUser": {"UserName": details_user or user, "Path": "/"}}}]}
+
+
+def security_hub(*users: str, findings: Optional[list] = None) -> dict:
+    """A custom action on findings, sent by the Security Hub administrator account (the
+    function's own here), on ``users`` of that account or on the given ``findings``."""
     return envelope("aws.securityhub", "Security Hub Findings - Custom Action",
-                    {"actionName": "Reset console pwd", "findings": findings})
+                    {"actionName": "Reset console pwd",
+                     "findings": (findings or []) + [finding(user) for user in users]})
 
 
 def console_login(user: str, success: bool = True, when: Optional[str] = None) -> dict:
@@ -146,5 +155,5 @@ def decisions(result) -> list:
     return [d["Decision"] for d in result.body["Decisions"]]
 
 
-__all__ = ["RESET_CONFIG", "ResetWorld", "RotationRecord", "on_demand", "security_hub", "console_login",
+__all__ = ["RESET_CONFIG", "ResetWorld", "RotationRecord", "on_demand", "security_hub", "finding", "console_login",
            "iam_call", "secret_read", "role_identity", "decisions", "ago", "iso", "OWN_ROLE", "ADMIN_ROLE"]

@@ -15,7 +15,7 @@ from harness import SecretsManagerDriver
 from harness.aws import INITIAL_PASSWORD
 from harness.invariants import record_case
 from harness.organizations import CENTRAL, MEMBER_ROLE, MEMBERS, OUTSIDE, Organization, make_client, role_arn
-from harness.resets import GROUP, OUTCOME_BUS, RESET_CONFIG, console_login, on_demand
+from harness.resets import GROUP, OUTCOME_BUS, RESET_CONFIG, console_login, finding, on_demand, security_hub
 from harness.runtime_api import FUNCTION_ARN
 
 CATEGORY = "organisations"
@@ -228,6 +228,21 @@ def test_an_event_from_one_member_account_cannot_reset_a_user_of_another(org, ce
         assert untouched(org, MEMBER, user) == before
 
 
+def test_a_direct_invocation_names_any_account_the_function_serves_so_only_the_invoke_permission_limits_it(
+        org, central):
+    # What a principal allowed lambda:InvokeFunction can do (a member role with member resets
+    # on, when its account's administrator can assume it): the payload, its `account`
+    # included, is the caller's, and the function cannot tell who invoked it. A forged
+    # sign-in "from" MEMBER, sent by anyone, schedules a reset of MEMBER's user.
+    with record_case(CATEGORY):
+        driver = central()
+        enrol(org, driver, MEMBER, "victim")
+        result = driver.function.invoke(member_sign_in(MEMBER, "victim"))
+        assert result.ok and [d["Decision"] for d in result.body["Decisions"]] == ["scheduled"], result
+        # No response carries a password: the worst is a rotation, a console taken away.
+        assert "password" not in json.dumps(result.body).lower()
+
+
 def test_an_on_demand_reset_from_the_security_account_names_the_member_account(org, central):
     with record_case(CATEGORY):
         driver = central()
@@ -237,6 +252,66 @@ def test_an_on_demand_reset_from_the_security_account_names_the_member_account(o
         record, _ = rotate_started(org, driver)
         assert record.succeeded, record.last_error
         assert org.password(MEMBER, "carol") == org.value(MEMBER, user.secret_arn)["password"]
+
+
+# -- Security Hub custom actions: the finding's resource ARN names account and user ----------------------
+
+def started_rotations_since(org, before: int) -> list:
+    return org.aws.control.rotations()[before:]
+
+
+def test_a_security_hub_finding_on_a_member_user_resets_that_user_and_leaves_the_same_named_home_user_alone(
+        org, central):
+    with record_case(CATEGORY):
+        driver = central()
+        member_user = enrol(org, driver, MEMBER, "breakglass")
+        home_user = enrol(org, driver, CENTRAL, "breakglass")
+        home_before = untouched(org, CENTRAL, home_user)
+        before = len(org.aws.control.rotations())
+        # The custom action's event comes from the Security Hub administrator: the central account.
+        result = driver.function.invoke(security_hub(findings=[finding("breakglass", account=MEMBER)]))
+        assert result.ok, result
+        assert [(d["User"], d["Decision"]) for d in result.body["Decisions"]] == [("breakglass", "rotation_started")]
+        started = started_rotations_since(org, before)
+        assert [r["SecretArn"] for r in started] == [member_user.secret_arn]
+        record, _ = rotate_started(org, driver)
+        assert record.succeeded, record.last_error
+        assert org.password(MEMBER, "breakglass") == org.value(MEMBER, member_user.secret_arn)["password"]
+        assert org.password(MEMBER, "breakglass") != INITIAL_PASSWORD
+        assert untouched(org, CENTRAL, home_user) == home_before
+
+
+def test_one_security_hub_action_decides_each_finding_in_its_own_account(org, central):
+    with record_case(CATEGORY):
+        driver = central()
+        users = {account: enrol(org, driver, account, "oncall") for account in (MEMBER, OTHER_MEMBER, CENTRAL)}
+        before = len(org.aws.control.rotations())
+        org.aws.control.clear_calls()
+        result = driver.function.invoke(security_hub(findings=[
+            finding("oncall", account=MEMBER), finding("oncall", account=OTHER_MEMBER),
+            finding("oncall", account=CENTRAL)]))
+        assert result.ok, result
+        assert [d["Decision"] for d in result.body["Decisions"]] == ["rotation_started"] * 3
+        assert sorted(r["SecretArn"] for r in started_rotations_since(org, before)) == sorted(
+            u.secret_arn for u in users.values())
+        rotate_calls = {c["account"] for c in org.aws.control.calls() if c["action"] == "RotateSecret"}
+        assert rotate_calls == {MEMBER, OTHER_MEMBER, CENTRAL}
+
+
+def test_with_cross_account_off_a_security_hub_finding_on_a_member_user_is_refused_and_nothing_is_called(
+        org, make_lambda):
+    with record_case(CATEGORY, bad_inputs=1):
+        config = {k: v for k, v in org.config(**RESET_CONFIG).items() if not k.startswith("MEMBER_")}
+        driver = SecretsManagerDriver(org.aws, make_lambda(config=config))
+        member_user = org.bound_user(MEMBER, "breakglass")
+        home_user = org.bound_user(CENTRAL, "breakglass")
+        before = (untouched(org, MEMBER, member_user), untouched(org, CENTRAL, home_user))
+        org.aws.control.clear_calls()
+        result = driver.function.invoke(security_hub(findings=[finding("breakglass", account=MEMBER)]))
+        assert not result.ok and result.error_type == "CrossAccountOff", result
+        assert MEMBER in result.error_message and "MEMBER_ROLE_NAME" in result.error_message
+        assert [c["action"] for c in org.aws.control.calls() if c["service"] != "events"] == []
+        assert (untouched(org, MEMBER, member_user), untouched(org, CENTRAL, home_user)) == before
 
 
 # -- the audit ------------------------------------------------------------------------

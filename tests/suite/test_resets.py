@@ -12,8 +12,8 @@ import pytest
 from harness import SecretsManagerDriver
 from harness.aws import INITIAL_PASSWORD
 from harness.invariants import assert_invariant, record_case
-from harness.resets import (ADMIN_ROLE, OWN_ROLE, RESET_CONFIG, ResetWorld, ago, console_login, decisions, iam_call,
-                            on_demand, role_identity, secret_read, security_hub)
+from harness.resets import (ADMIN_ROLE, OWN_ROLE, RESET_CONFIG, ResetWorld, ago, console_login, decisions, finding,
+                            iam_call, on_demand, role_identity, secret_read, security_hub)
 
 CATEGORY = "resets"
 WRITES = ("secretsmanager:RotateSecret", "scheduler:CreateSchedule", "scheduler:DeleteSchedule",
@@ -83,6 +83,30 @@ def test_a_security_hub_action_resets_every_enrolled_user_and_refuses_the_others
         assert decisions(result) == ["rotation_started", "refused"]
         assert result.body["Decisions"][1]["ErrorType"] == "BindingTagMissing"
         completed(aws, enrolled, w.run_started(rotation_token), old)
+
+
+@pytest.mark.parametrize("forged", ["details-name-another-user", "finding-names-another-account"])
+def test_a_security_hub_finding_whose_fields_disagree_with_its_resource_arn_is_refused_and_changes_nothing(
+        aws, world, rotation_token, forged):
+    with record_case(CATEGORY, bad_inputs=1):
+        w = world()
+        harmless = w.enrol(f"reset-sh-harmless-{len(forged)}")
+        breakglass = w.enrol(f"reset-sh-breakglass-{len(forged)}")
+        before = {u.username: (aws.iam_password(u.username), aws.stages(u.secret_arn)) for u in (harmless, breakglass)}
+        aws.control.clear_calls()
+        # The analyst sees the resource Id (the harmless user); whoever imported the finding wrote the rest.
+        forgery = {"details-name-another-user": finding(harmless.username, details_user=breakglass.username),
+                   "finding-names-another-account": finding(harmless.username, finding_account="222222222222")}[forged]
+        result = w.driver.function.invoke(security_hub(findings=[forgery]))
+        assert not result.ok and result.error_type == "InvalidEvent", (result.error_type, result.error_message)
+        field = {"details-name-another-user": "Details.AwsIamUser.UserName",
+                 "finding-names-another-account": "detail.findings[0].AwsAccountId"}[forged]
+        assert field in result.error_message and "Resources[0].Id" in result.error_message, result.error_message
+        assert aws_writes(aws) == {}, aws_writes(aws)
+        assert [c["action"] for c in aws.control.calls() if c["service"] != "logs"] == []
+        assert {u.username: (aws.iam_password(u.username), aws.stages(u.secret_arn))
+                for u in (harmless, breakglass)} == before
+        assert w.started() == []
 
 
 def untag(aws, user):

@@ -60,7 +60,7 @@ export const DEFAULT_STRATEGIES: StrategyOptions = {
 export interface ResetOptions {
   /** A bus <functionName>-resets for "IAM Password Reset Requested" events (OnDemandResets). */
   readonly onDemand: boolean;
-  /** Principals that alone may put events on the reset bus; empty = this account (OnDemandSenderArns). */
+  /** Principals that alone may put events on the reset bus; required with onDemand (OnDemandSenderArns). */
   readonly onDemandSenderArns: string[];
   /** The Security Hub custom action "Reset console pwd" (SecurityHubResets). */
   readonly securityHub: boolean;
@@ -78,9 +78,9 @@ export interface ResetOptions {
   readonly outcomeEventBusName: string;
 }
 
-/** template.yaml's defaults: on-demand resets only. */
+/** template.yaml's defaults: no trigger (on-demand resets need their senders named). */
 export const DEFAULT_RESETS: ResetOptions = {
-  onDemand: true,
+  onDemand: false,
   onDemandSenderArns: [],
   securityHub: false,
   breakGlass: false,
@@ -248,6 +248,9 @@ export class PasswordRotationStack extends cdk.Stack {
     }
     if (!/^[A-Za-z0-9._-]{0,256}$/.test(resets.outcomeEventBusName)) {
       throw new Error(`outcomeEventBusName must be an event bus name (not an ARN), got ${resets.outcomeEventBusName}`);
+    }
+    if (resets.onDemand && resets.onDemandSenderArns.length === 0) {
+      throw new Error('onDemandResets=true requires onDemandSenderArns (the roles or users that alone may put reset requests on the reset bus)');
     }
     for (const arn of resets.onDemandSenderArns) {
       if (!/^arn:aws[a-z-]*:iam::[0-9]{12}:(role|user)\/[\w+=,.@\/-]+$/.test(arn)) {
@@ -628,29 +631,24 @@ export class PasswordRotationStack extends cdk.Stack {
         statementId: 'AllowOnDemandResetSenders',
         statement: {
           Effect: 'Allow',
-          Principal: senders.length > 0
-            ? { AWS: senders }
-            : { AWS: `arn:${this.partition}:iam::${this.account}:root` },
+          Principal: { AWS: senders },
           Action: 'events:PutEvents',
           Resource: bus.attrArn,
-          ...(senders.length > 0 ? {} : { Condition: { StringEquals: { 'aws:PrincipalAccount': this.account } } }),
         },
       });
-      if (senders.length > 0) {
-        // One statement at a time: each EventBusPolicy rewrites the bus's whole policy.
-        const denyOthers = new events.CfnEventBusPolicy(this, 'ResetEventBusOnlySendersPolicy', {
-          eventBusName: bus.ref,
-          statementId: 'DenyEveryoneButOnDemandResetSenders',
-          statement: {
-            Effect: 'Deny',
-            Principal: '*',
-            Action: 'events:PutEvents',
-            Resource: bus.attrArn,
-            Condition: { ArnNotEquals: { 'aws:PrincipalArn': senders } },
-          },
-        });
-        denyOthers.addDependency(allowSenders);
-      }
+      // One statement at a time: each EventBusPolicy rewrites the bus's whole policy.
+      const denyOthers = new events.CfnEventBusPolicy(this, 'ResetEventBusOnlySendersPolicy', {
+        eventBusName: bus.ref,
+        statementId: 'DenyEveryoneButOnDemandResetSenders',
+        statement: {
+          Effect: 'Deny',
+          Principal: '*',
+          Action: 'events:PutEvents',
+          Resource: bus.attrArn,
+          Condition: { ArnNotEquals: { 'aws:PrincipalArn': senders } },
+        },
+      });
+      denyOthers.addDependency(allowSenders);
       resetRule('OnDemandReset', 'On-demand password reset requests for the rotation function', RESET_EVENT_PATTERNS.onDemand, { eventBusName: bus.ref });
       new cdk.CfnOutput(this, 'ResetEventBusArn', { value: bus.attrArn });
     }
@@ -680,8 +678,13 @@ export class PasswordRotationStack extends cdk.Stack {
       resetRule('DriftRepair', 'Console passwords changed outside the rotation function', RESET_EVENT_PATTERNS.drift);
     }
     if (crossAccount && (resets.breakGlass || resets.checkout || resets.drift)) {
-      // Member accounts forward their events (forwarding.yaml) to this default bus: admit the
-      // organisation's principals, and no others.
+      // Member accounts forward their events (forwarding.yaml) to this default bus: admit
+      // the forwarding rules' role of the organisation's accounts, for the forwarded sources only.
+      const sources = [
+        ...(resets.breakGlass ? ['aws.signin'] : []),
+        ...(resets.checkout ? ['aws.secretsmanager'] : []),
+        ...(resets.drift ? ['aws.iam'] : []),
+      ];
       new events.CfnEventBusPolicy(this, 'OrganizationEventsPolicy', {
         eventBusName: 'default',
         statementId: `${props.functionName}-org`,
@@ -690,7 +693,10 @@ export class PasswordRotationStack extends cdk.Stack {
           Principal: '*',
           Action: 'events:PutEvents',
           Resource: this.formatArn({ service: 'events', resource: 'event-bus', resourceName: 'default' }),
-          Condition: { StringEquals: { 'aws:PrincipalOrgID': organization.organizationId } },
+          Condition: {
+            StringEquals: { 'aws:PrincipalOrgID': organization.organizationId, 'events:source': sources },
+            ArnLike: { 'aws:PrincipalArn': `arn:${this.partition}:iam::*:role/iam-password-rotation-forwarding/*` },
+          },
         },
       });
     }

@@ -14,8 +14,9 @@ Evaluates one request context against policy documents:
   whose key is absent from the request makes the statement unsupported;
 * ``Condition`` with the operators ``StringEquals``, ``StringNotEquals``,
   ``StringEqualsIgnoreCase``, ``StringNotEqualsIgnoreCase``, ``StringLike``,
-  ``StringNotLike``, ``Bool`` (``true``/``false``, any case; each also with the
-  ``IfExists`` suffix) and ``Null``.
+  ``StringNotLike``, ``Bool`` (``true``/``false``, any case), ``ArnEquals``,
+  ``ArnLike``, ``ArnNotEquals``, ``ArnNotLike`` (each also with the ``IfExists``
+  suffix) and ``Null``.
   Several values of one key: any matches (for the negated operators: none
   matches); several keys or operators: all must hold. Keys are
   case-insensitive. A key missing from the request: the positive operators
@@ -48,6 +49,11 @@ _STRING_OPERATORS = {
     "stringnotlike": (True, False, True),
     # Bool compares "true"/"false" as IAM does, in any case.
     "bool": (False, True, False),
+    # IAM's ARN operators: wildcards, case-sensitive; ArnEquals behaves as ArnLike.
+    "arnequals": (False, False, True),
+    "arnlike": (False, False, True),
+    "arnnotequals": (True, False, True),
+    "arnnotlike": (True, False, True),
 }
 _VARIABLE_RE = re.compile(r"\$\{([^}]+)\}")
 
