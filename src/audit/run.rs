@@ -421,3 +421,7 @@ fn account_response(scope: &Scope, audit: Option<&AccountAudit>, resets: &ResetC
             .map(|t| humantime::format_rfc3339_seconds(t).to_string()),
     }})
 }
+
+#[cfg(test)]
+#[path = "run_tests.rs"]
+mod tests;

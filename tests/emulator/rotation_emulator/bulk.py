@@ -17,7 +17,7 @@
   (Lambda's limit for asynchronous invocations) are refused with
   ``RequestTooLargeException`` (413).
 
-See tests/emulator/README.md (correction 13).
+See tests/emulator/README.md (correction 15).
 """
 
 from __future__ import annotations
