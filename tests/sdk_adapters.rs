@@ -13,7 +13,9 @@ use aws_sdk_iam::operation::update_login_profile::UpdateLoginProfileOutput;
 use aws_sdk_iam::types::{EntityType, PasswordPolicy as AwsPasswordPolicy, Tag, User, UserDetail};
 use aws_sdk_lambda::operation::invoke::InvokeOutput;
 use aws_sdk_lambda::types::InvocationType;
-use aws_sdk_organizations::operation::describe_account::{DescribeAccountError, DescribeAccountOutput};
+use aws_sdk_organizations::operation::describe_account::{
+    DescribeAccountError, DescribeAccountOutput,
+};
 use aws_sdk_organizations::operation::list_accounts::ListAccountsOutput;
 use aws_sdk_organizations::types::error::AccountNotFoundException;
 use aws_sdk_organizations::types::{Account as OrgAccount, AccountStatus};
@@ -880,7 +882,9 @@ async fn users_and_their_tags_are_read_a_thousand_a_page_with_the_user_filter() 
     };
     let first = mock!(aws_sdk_iam::Client::get_account_authorization_details)
         .match_requests(|req| {
-            req.filter() == [EntityType::User] && req.max_items() == Some(1000) && req.marker().is_none()
+            req.filter() == [EntityType::User]
+                && req.max_items() == Some(1000)
+                && req.marker().is_none()
         })
         .then_output(move || {
             GetAccountAuthorizationDetailsOutput::builder()
@@ -906,7 +910,13 @@ async fn users_and_their_tags_are_read_a_thousand_a_page_with_the_user_filter() 
     assert_eq!(
         users
             .iter()
-            .map(|u| (u.name.as_str(), u.path.as_str(), u.tags.get("password-rotation:secret-arn").map(String::as_str)))
+            .map(|u| (
+                u.name.as_str(),
+                u.path.as_str(),
+                u.tags
+                    .get("password-rotation:secret-arn")
+                    .map(String::as_str)
+            ))
             .collect::<Vec<_>>(),
         vec![("alice", "/", Some(ARN)), ("bob", "/ops/", None)]
     );
@@ -920,12 +930,17 @@ async fn an_accounts_audit_is_started_as_an_asynchronous_invocation_of_the_funct
         .match_requests(|req| {
             req.function_name() == Some(FUNCTION)
                 && req.invocation_type() == Some(&InvocationType::Event)
-                && req.payload().map(|p| p.as_ref()) == Some(br#"{"detail":{"accounts":["222222222222"]}}"#.as_slice())
+                && req.payload().map(|p| p.as_ref())
+                    == Some(br#"{"detail":{"accounts":["222222222222"]}}"#.as_slice())
         })
         .then_output(|| InvokeOutput::builder().status_code(202).build());
-    let roles = roles(mock_client!(aws_sdk_sts, [])).with_lambda(mock_client!(aws_sdk_lambda, [&invoke]));
+    let roles =
+        roles(mock_client!(aws_sdk_sts, [])).with_lambda(mock_client!(aws_sdk_lambda, [&invoke]));
     roles
-        .start_audit(FUNCTION, &serde_json::json!({"detail": {"accounts": ["222222222222"]}}))
+        .start_audit(
+            FUNCTION,
+            &serde_json::json!({"detail": {"accounts": ["222222222222"]}}),
+        )
         .await
         .expect("started");
     assert_eq!(invoke.num_calls(), 1);
@@ -937,28 +952,52 @@ async fn an_account_is_in_the_organisation_when_describe_account_finds_it_active
         .match_requests(|req| req.account_id() == Some("222222222222"))
         .then_output(|| {
             DescribeAccountOutput::builder()
-                .account(OrgAccount::builder().id("222222222222").status(AccountStatus::Active).build())
+                .account(
+                    OrgAccount::builder()
+                        .id("222222222222")
+                        .status(AccountStatus::Active)
+                        .build(),
+                )
                 .build()
         });
     let suspended = mock!(aws_sdk_organizations::Client::describe_account)
         .match_requests(|req| req.account_id() == Some("555555555555"))
         .then_output(|| {
             DescribeAccountOutput::builder()
-                .account(OrgAccount::builder().id("555555555555").status(AccountStatus::Suspended).build())
+                .account(
+                    OrgAccount::builder()
+                        .id("555555555555")
+                        .status(AccountStatus::Suspended)
+                        .build(),
+                )
                 .build()
         });
     let unknown = mock!(aws_sdk_organizations::Client::describe_account)
         .match_requests(|req| req.account_id() == Some("444444444444"))
         .then_error(|| {
             DescribeAccountError::AccountNotFoundException(
-                AccountNotFoundException::builder().message("no such account").build(),
+                AccountNotFoundException::builder()
+                    .message("no such account")
+                    .build(),
             )
         });
-    let organizations =
-        mock_client!(aws_sdk_organizations, RuleMode::MatchAny, [&active, &suspended, &unknown]);
+    let organizations = mock_client!(
+        aws_sdk_organizations,
+        RuleMode::MatchAny,
+        [&active, &suspended, &unknown]
+    );
     let roles: AssumedRoles<String> =
         AssumedRoles::with_clients(&sdk_config(), mock_client!(aws_sdk_sts, []), organizations);
-    assert!(roles.is_organization_account("222222222222").await.expect("read"));
-    assert!(!roles.is_organization_account("555555555555").await.expect("read"));
-    assert!(!roles.is_organization_account("444444444444").await.expect("read"));
+    assert!(roles
+        .is_organization_account("222222222222")
+        .await
+        .expect("read"));
+    assert!(!roles
+        .is_organization_account("555555555555")
+        .await
+        .expect("read"));
+    assert!(!roles
+        .is_organization_account("444444444444")
+        .await
+        .expect("read"));
 }

@@ -23,10 +23,7 @@ pub trait MemberAccounts: Send + Sync {
 
     /// Whether `account` is an active account of the organisation
     /// (`organizations:DescribeAccount`): one call, whatever the organisation's size.
-    fn is_organization_account(
-        &self,
-        account: &str,
-    ) -> impl Future<Output = Result<bool>> + Send;
+    fn is_organization_account(&self, account: &str) -> impl Future<Output = Result<bool>> + Send;
 
     /// Starts the audit of one account in an invocation of its own: `payload` is
     /// sent to `function_arn` (this function) asynchronously (`lambda:InvokeFunction`,

@@ -135,7 +135,12 @@ impl<H: Send + Sync> MemberAccounts for AssumedRoles<H> {
         let Some((_, organizations)) = &self.clients else {
             return Ok(false);
         };
-        match organizations.describe_account().account_id(account).send().await {
+        match organizations
+            .describe_account()
+            .account_id(account)
+            .send()
+            .await
+        {
             Ok(output) => Ok(output
                 .account()
                 .is_some_and(|found| found.status() == Some(&AccountStatus::Active))),

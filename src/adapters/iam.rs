@@ -397,14 +397,16 @@ impl UserDirectory for IamLoginProfiles {
         while let Some(page) = pages.next().await {
             let page =
                 page.map_err(|error| api_error(SERVICE, "GetAccountAuthorizationDetails", &error))?;
-            users.extend(page.user_detail_list().iter().map(|user| ListedUser {
-                name: user.user_name().unwrap_or_default().to_owned(),
-                path: user.path().unwrap_or("/").to_owned(),
-                tags: user
-                    .tags()
-                    .iter()
-                    .map(|tag| (tag.key().to_owned(), tag.value().to_owned()))
-                    .collect(),
+            users.extend(page.user_detail_list().iter().map(|user| {
+                ListedUser {
+                    name: user.user_name().unwrap_or_default().to_owned(),
+                    path: user.path().unwrap_or("/").to_owned(),
+                    tags: user
+                        .tags()
+                        .iter()
+                        .map(|tag| (tag.key().to_owned(), tag.value().to_owned()))
+                        .collect(),
+                }
             }));
         }
         Ok(users)

@@ -217,7 +217,9 @@ where
         function_arn: &str,
     ) -> Result<(AccountAudit, Vec<Finding>)> {
         let mut findings = Vec::new();
-        let audit = self.audit_into(account, function_arn, &mut findings).await?;
+        let audit = self
+            .audit_into(account, function_arn, &mut findings)
+            .await?;
         Ok((audit, findings))
     }
 

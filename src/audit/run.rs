@@ -81,7 +81,9 @@ where
     }
     let settings = invocation.home_handlers.auditor().settings();
     if request.reset_drift == Some(true) && !settings.reset_drift {
-        tracing::warn!("the audit request asks for drift resets and AUDIT_RESET_DRIFT=false: none is started");
+        tracing::warn!(
+            "the audit request asks for drift resets and AUDIT_RESET_DRIFT=false: none is started"
+        );
     }
     match scope.accounts.as_slice() {
         [account] => {
@@ -94,7 +96,8 @@ where
                 match start(invocation, account, &scope).await {
                     Ok(()) => started += 1,
                     Err(error) => {
-                        let finding = unreachable(account, "its audit could not be started", &error);
+                        let finding =
+                            unreachable(account, "its audit could not be started", &error);
                         emit(invocation.outcomes, &[finding]).await;
                     }
                 }
@@ -146,10 +149,16 @@ where
             match invocation.members.organization_accounts().await {
                 Ok(ids) => {
                     scope.accounts.push(home.clone());
-                    scope.accounts.extend(ids.into_iter().filter(|id| id != home));
+                    scope
+                        .accounts
+                        .extend(ids.into_iter().filter(|id| id != home));
                 }
                 Err(error) => {
-                    unreadable.push(unreachable(home, "the organisation's accounts could not be listed", &error));
+                    unreadable.push(unreachable(
+                        home,
+                        "the organisation's accounts could not be listed",
+                        &error,
+                    ));
                     scope.accounts.push(home.clone());
                 }
             }
@@ -189,7 +198,11 @@ where
 }
 
 /// Starts the audit of `account` in an invocation of its own.
-async fn start<H, M, O>(invocation: &Invocation<'_, H, M, O>, account: &str, scope: &Scope) -> Result<()>
+async fn start<H, M, O>(
+    invocation: &Invocation<'_, H, M, O>,
+    account: &str,
+    scope: &Scope,
+) -> Result<()>
 where
     H: AccountHandlers,
     M: MemberAccounts<Handlers = H>,
@@ -200,7 +213,10 @@ where
         "detail-type": AUDIT_REQUESTED,
         "detail": {"accounts": [account], "resetDrift": scope.reset_drift, "dryRun": scope.dry_run},
     });
-    invocation.members.start_audit(invocation.function_arn, &payload).await
+    invocation
+        .members
+        .start_audit(invocation.function_arn, &payload)
+        .await
 }
 
 /// What the resets of drifted passwords decided, by decision.
@@ -221,11 +237,13 @@ where
 {
     let handlers = match Route::of_account(account, invocation.home) {
         Route::Home => Ok(Arc::clone(invocation.home_handlers)),
-        Route::Member(member) if !invocation.members.enabled() => Err(RotationError::CrossAccountOff {
-            subject: format!("account {account}"),
-            account: member.id,
-            home: invocation.home.id.clone(),
-        }),
+        Route::Member(member) if !invocation.members.enabled() => {
+            Err(RotationError::CrossAccountOff {
+                subject: format!("account {account}"),
+                account: member.id,
+                home: invocation.home.id.clone(),
+            })
+        }
         Route::Member(member) => invocation.members.handlers(&member).await,
     };
     let handlers = match handlers {
@@ -285,7 +303,12 @@ impl<H: AccountHandlers, O: OutcomeEvents> Emitter<'_, H, O> {
             return;
         };
         let request = ResetRequest::audit(secret, finding.changed, self.scope.dry_run);
-        match self.handlers.resetter().handle(&request, self.function_arn).await {
+        match self
+            .handlers
+            .resetter()
+            .handle(&request, self.function_arn)
+            .await
+        {
             Ok(report) => {
                 for decided in &report.decisions {
                     let decision = match &decided.decision {
@@ -377,7 +400,12 @@ async fn summarise(outcomes: &impl OutcomeEvents, audit: &AccountAudit) {
     let event = OutcomeEvent {
         detail_type: outcome::AUDIT_SUMMARY,
         trigger: "audit".into(),
-        decision: if audit.total() == 0 { "clean" } else { "findings" }.into(),
+        decision: if audit.total() == 0 {
+            "clean"
+        } else {
+            "findings"
+        }
+        .into(),
         account: Some(audit.account.clone()),
         detail: Some(summary),
         ..OutcomeEvent::default()

@@ -195,7 +195,10 @@ impl World {
             members: Members {
                 enabled: members_enabled,
                 organization: vec![HOME.into(), MEMBER.into(), OTHER.into()],
-                accounts: HashMap::from([(MEMBER.to_owned(), Handlers::over(&member_aws, settings))]),
+                accounts: HashMap::from([(
+                    MEMBER.to_owned(),
+                    Handlers::over(&member_aws, settings),
+                )]),
                 log: Arc::default(),
             },
             outcomes: Outcomes(home_aws.clone()),
@@ -302,7 +305,7 @@ async fn several_accounts_fan_out_to_one_invocation_each_naming_that_account_alo
     for (call, account) in invoked.iter().zip([HOME, MEMBER, OTHER]) {
         assert_eq!(
             **call,
-            format!(r#"Invoke {{"accounts":["{account}"],"dryRun":false,"resetDrift":false}}"#)
+            format!(r#"Invoke {{"accounts":["{account}"],"resetDrift":false,"dryRun":false}}"#)
         );
     }
     assert!(!calls.iter().any(|c| c.starts_with("AssumeRole")));
@@ -326,7 +329,9 @@ async fn findings_are_published_before_the_audit_waits_on_a_call_and_the_answer_
     let world = World::new(AuditSettings::default(), false);
     world.home_aws.add_user("aaa-unbound", None);
     world.home_aws.add_user("bbb-bound", Some(SECRET));
-    world.home_aws.add_secret(SECRET, "bbb-bound", Some(FUNCTION));
+    world
+        .home_aws
+        .add_secret(SECRET, "bbb-bound", Some(FUNCTION));
     world
         .home_aws
         .rotation_in_progress(SECRET, std::time::SystemTime::now());
@@ -342,7 +347,10 @@ async fn findings_are_published_before_the_audit_waits_on_a_call_and_the_answer_
         .expect("read");
     assert!(published < waited, "{calls:?}");
     assert_eq!(answer["Audit"]["Findings"], 1);
-    assert_eq!(answer["Audit"]["FindingsByKind"]["console_user_not_enrolled"], 1);
+    assert_eq!(
+        answer["Audit"]["FindingsByKind"]["console_user_not_enrolled"],
+        1
+    );
     let text = answer.to_string();
     assert!(!text.contains("aaa-unbound") && !text.contains(SECRET) && !text.contains(BINDING_TAG));
 }

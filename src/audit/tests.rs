@@ -7,7 +7,8 @@ use std::time::{Duration, SystemTime};
 use secrecy::SecretString;
 
 use super::ports::{
-    CredentialReports, ListedUser, RawCredentialReport, SecretInventory, SecretSummary, UserDirectory,
+    CredentialReports, ListedUser, RawCredentialReport, SecretInventory, SecretSummary,
+    UserDirectory,
 };
 use super::*;
 use crate::ports::{RotationRules, SecretMetadata};
@@ -160,7 +161,10 @@ async fn a_healthy_bound_user_has_no_finding_and_the_reads_are_three_whatever_th
     let account = healthy();
     let audited = audit(&account).await;
     assert_eq!(kinds(&audited), vec![]);
-    assert_eq!((audited.audit.console_users, audited.audit.enrolled), (1, 1));
+    assert_eq!(
+        (audited.audit.console_users, audited.audit.enrolled),
+        (1, 1)
+    );
     let reads = vec![
         "GetCredentialReport",
         "GetAccountAuthorizationDetails",
@@ -169,7 +173,8 @@ async fn a_healthy_bound_user_has_no_finding_and_the_reads_are_three_whatever_th
     assert_eq!(*account.calls.lock().expect("lock"), reads);
     let mut many = healthy();
     for i in 0..50 {
-        many.users.push((format!("u{i}"), "/".into(), Some(NOW - 10)));
+        many.users
+            .push((format!("u{i}"), "/".into(), Some(NOW - 10)));
     }
     let audited = audit(&many).await;
     assert_eq!(audited.audit.console_users, 51);

@@ -557,6 +557,5 @@ pub fn record_decisions(request: &ResetRequest, report: &ResetReport) -> Vec<Out
         .collect()
 }
 
-
 #[cfg(test)]
 mod tests;
