@@ -485,11 +485,24 @@ def test_list_organization_accounts_is_granted_only_for_an_audit_of_the_whole_or
     assert ("ListOrganizationAccounts" in statements) is lists
     if lists:
         assert statements["ListOrganizationAccounts"] == {
-            "Sid": "ListOrganizationAccounts", "Effect": "Allow", "Action": "organizations:ListAccounts", "Resource": "*",
+            "Sid": "ListOrganizationAccounts", "Effect": "Allow",
+            "Action": ["organizations:ListAccounts", "organizations:DescribeAccount"], "Resource": "*",
         }
     assert "AssumeMemberRolesInOrganizationOnly" in statements
     no_audit = central_role(template, OrganizationId=ORGANIZATION_ID, AuditSchedule="")
     assert "ListOrganizationAccounts" not in no_audit and not AUDIT_SIDS & set(no_audit)
+
+
+def test_the_audit_may_invoke_only_this_function_and_only_to_fan_out_across_an_organisation(template):
+    statements = central_role(template, OrganizationId=ORGANIZATION_ID)
+    fan_out = statements["InvokeThisFunctionToAuditEachAccount"]
+    assert base.actions_of(fan_out) == {"lambda:InvokeFunction"}
+    assert base.flatten(fan_out["Resource"]) == \
+        "arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function:${FunctionName}"
+    assert "Condition" not in fan_out
+    assert "InvokeThisFunctionToAuditEachAccount" not in central_role(template)
+    assert "InvokeThisFunctionToAuditEachAccount" not in central_role(
+        template, OrganizationId=ORGANIZATION_ID, AuditSchedule="")
 
 
 def test_the_function_gets_the_member_role_and_the_external_id_only_with_an_organisation(template):
