@@ -43,7 +43,7 @@ python-tests: $(VENV)/.installed
 	ROTATION_BINARY=$(BINARY) $(PY) -m pytest tests
 
 ## bench: cold start against the floor and a Python baseline, size, memory with TLS, AWS calls,
-## a fleet under IAM throttling; rewrites the README's Performance tables
+## a fleet under IAM throttling; rewrites the tables of docs/performance.md
 bench: build $(VENV)/.emulator
 	cd bench/runtime-floor && CARGO_TARGET_DIR=$(CURDIR)/target cargo build --release
 	$(PY) scripts/bench.py --binary $(BINARY) $(BENCH_ARGS)

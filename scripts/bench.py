@@ -1,4 +1,4 @@
-"""Measure what the issues set targets for, and write the README's Performance tables.
+"""Measure the function's cost, and write the tables of docs/performance.md.
 
 Runs the release binary through the local Lambda Runtime API against the emulator:
 - cold start: spawn to the first poll, 50 starts each of the bootstrap, the floor (a
@@ -18,8 +18,8 @@ Runs the release binary through the local Lambda Runtime API against the emulato
   in the function's own account and across member accounts;
 - the audit's grid: accounts (1, 50, 500) by console users per account (10, 500, 2,000)
   under the same IAM limit (scripts/bench_audit.py).
-Run it with `make bench`; it rewrites the tables between the README's markers, and the
-audit's grid between docs/performance.md's.
+Run it with `make bench`; it rewrites the tables between the markers of docs/performance.md
+(the organisation's tables between their own markers there).
 """
 
 from __future__ import annotations
@@ -52,11 +52,11 @@ import bench_coldstart  # noqa: E402
 import bench_fleet  # noqa: E402
 import tls_terminator  # noqa: E402
 
-README_BEGIN = "<!-- make bench: begin -->"
-README_END = "<!-- make bench: end -->"
 PERFORMANCE_PAGE = REPO / "docs" / "performance.md"
-AUDIT_BEGIN = "<!-- make bench: organisation begin -->"
-AUDIT_END = "<!-- make bench: organisation end -->"
+PAGE_BEGIN = "<!-- make bench: begin -->"
+PAGE_END = "<!-- make bench: end -->"
+ORGANISATION_BEGIN = "<!-- make bench: organisation begin -->"
+ORGANISATION_END = "<!-- make bench: organisation end -->"
 AUDIT = {"source": "iam-password-rotation", "detail-type": "IAM Password Audit Requested", "detail": {}}
 
 
@@ -181,7 +181,7 @@ def tls_crates() -> str:
 
 
 def measure(binary: Path, runs: int, fleet_secrets: int, fleet_processes: int) -> list[str]:
-    """Every measurement, as the README's Performance tables (markdown lines)."""
+    """Every measurement, as the tables of docs/performance.md (markdown lines)."""
     median = statistics.median
     commands = bench_coldstart.programs(binary)
     emulator = start_emulator()
@@ -213,8 +213,8 @@ def measure(binary: Path, runs: int, fleet_secrets: int, fleet_processes: int) -
         "|---|---|---|---|",
     ]
     names = {"bootstrap": "this function (`bootstrap`)",
-             "floor": "floor: a `lambda_runtime` hello-world, same profile ([`bench/runtime-floor`](bench/runtime-floor))",
-             "python": "baseline: Python 3 + boto3, same two clients ([`bench/python-baseline`](bench/python-baseline))"}
+             "floor": "floor: a `lambda_runtime` hello-world, same profile ([`bench/runtime-floor`](../bench/runtime-floor))",
+             "python": "baseline: Python 3 + boto3, same two clients ([`bench/python-baseline`](../bench/python-baseline))"}
     ratios = {"bootstrap": f"{ratio['bootstrap/floor']:.2f}× the floor", "floor": "1",
               "python": f"{ratio['python/bootstrap']:.0f}× this function"}
     for name in ("bootstrap", "floor", "python"):
@@ -273,7 +273,7 @@ def measure(binary: Path, runs: int, fleet_secrets: int, fleet_processes: int) -
         f"| the audit, per account | {sum(fixed.values())}: {listed(fixed)} (+ 1 `AssumeRole` per member account "
         f"per hour per process) |",
         f"| the audit, per console user audited | {sum(per_user.values())}{': ' + listed(per_user) if per_user else ''} "
-        f"(users are read a page at a time: [docs/performance.md](docs/performance.md)) |",
+        f"(users are read a page at a time: [the organisation's tables](#the-audit-at-organisation-scale)) |",
         f"| {org_fleet['rotations']} rotations in {org_fleet['accounts']} member accounts by "
         f"{org_fleet['processes']} processes | `AssumeRole`: "
         f"{', '.join(f'{n} for {a}' for a, n in sorted(org_fleet['assume_role'].items()))} "
@@ -344,22 +344,19 @@ def first_build() -> tuple[float, float]:
         return demo, time.monotonic() - started
 
 
-def write_between(path: Path, begin_marker: str, end_marker: str, lines: list[str]) -> None:
-    """Replace the text between the markers of ``path`` with these lines (the markers are
-    appended to the page if it lacks them)."""
-    text = path.read_text(encoding="utf-8") if path.exists() else ""
+def write_between(begin_marker: str, end_marker: str, lines: list[str]) -> None:
+    """Replace the text between these markers of docs/performance.md with these lines (the
+    markers are appended to the page if it lacks them)."""
+    text = PERFORMANCE_PAGE.read_text(encoding="utf-8") if PERFORMANCE_PAGE.exists() else ""
     if begin_marker not in text or end_marker not in text:
         text = text.rstrip("\n") + f"\n\n{begin_marker}\n{end_marker}\n"
     begin, end = text.index(begin_marker) + len(begin_marker), text.index(end_marker)
-    path.write_text(text[:begin] + "\n" + "\n".join(lines) + "\n" + text[end:], encoding="utf-8")
+    PERFORMANCE_PAGE.write_text(text[:begin] + "\n" + "\n".join(lines) + "\n" + text[end:], encoding="utf-8")
 
 
-def write_readme(lines: list[str]) -> None:
-    """Replace the README's generated Performance tables with these."""
-    readme = REPO / "README.md"
-    text = readme.read_text(encoding="utf-8")
-    begin, end = text.index(README_BEGIN) + len(README_BEGIN), text.index(README_END)
-    readme.write_text(text[:begin] + "\n" + "\n".join(lines) + "\n" + text[end:], encoding="utf-8")
+def write_page(lines: list[str]) -> None:
+    """Replace the generated tables of docs/performance.md with these."""
+    write_between(PAGE_BEGIN, PAGE_END, lines)
 
 
 def main() -> int:
@@ -368,9 +365,9 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--fleet-secrets", type=int, default=500)
     parser.add_argument("--fleet-processes", type=int, default=50)
-    parser.add_argument("--no-readme", action="store_true", help="print the tables only")
+    parser.add_argument("--print-only", action="store_true", help="print the tables only")
     parser.add_argument("--no-organisation", action="store_true",
-                        help="skip docs/performance.md's tables: the audit's grid and the fleet across accounts (minutes)")
+                        help="skip the audit's grid and the fleet across accounts (minutes)")
     parser.add_argument("--fleet-accounts", type=int, default=10)
     parser.add_argument("--first-build", action="store_true",
                         help="also time a fresh clone to `make demo` finishing (minutes)")
@@ -383,16 +380,16 @@ def main() -> int:
                       f"({demo:.0f} s). Then `make build` in that clone, the deployable `bootstrap` (cargo-lambda, "
                       f"fat LTO): {release / 60:.1f} min ({release:.0f} s) more."]
     print("\n".join(lines))
-    if not args.no_readme:
-        write_readme(lines)
-        print("\nREADME.md: Performance tables rewritten")
+    if not args.print_only:
+        write_page(lines)
+        print("\ndocs/performance.md: tables rewritten")
     if not args.no_organisation:
         tables = organisation_tables(Path(args.binary).resolve(), args.fleet_secrets, args.fleet_processes,
                                      args.fleet_accounts)
         print("\n".join(tables))
-        if not args.no_readme:
-            write_between(PERFORMANCE_PAGE, AUDIT_BEGIN, AUDIT_END, tables)
-            print(f"\n{PERFORMANCE_PAGE.relative_to(REPO)}: the organisation tables rewritten")
+        if not args.print_only:
+            write_between(ORGANISATION_BEGIN, ORGANISATION_END, tables)
+            print("\ndocs/performance.md: the organisation's tables rewritten")
     return 0
 
 

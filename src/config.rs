@@ -8,24 +8,19 @@
 use std::time::Duration;
 
 use crate::accounts::{is_account_id, MemberRoleSettings};
-use crate::adapters::SchedulerSettings;
 use crate::audit::AuditSettings;
 use crate::error::{Result, RotationError};
 use crate::password::{GeneratorSettings, MAX_PASSWORD_LENGTH};
-use crate::reset::settings::MAX_DELAY_MINUTES;
+use crate::reset::settings::{SchedulerSettings, MAX_DELAY_MINUTES};
 use crate::reset::ResetSettings;
+use crate::rotation::RotationSettings;
 
 /// Everything the operator can set.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Config {
-    /// Password generation settings.
-    pub generator: GeneratorSettings,
-    /// `PasswordResetRequired` passed to `UpdateLoginProfile`.
-    pub password_reset_required: bool,
-    /// Create a login profile when the user has none, instead of failing.
-    pub create_login_profile: bool,
-    /// Refuse users whose `password-rotation:secret-arn` tag is not the secret's ARN.
-    pub require_binding_tag: bool,
+    /// The rotation: password generation, `PASSWORD_RESET_REQUIRED`,
+    /// `CREATE_LOGIN_PROFILE`, `REQUIRE_BINDING_TAG`.
+    pub rotation: RotationSettings,
     /// Event-triggered resets (`RESET_DRY_RUN`, `RESET_DELAY_MINUTES`, `FUNCTION_ROLE_ARN`).
     pub reset: ResetSettings,
     /// Where reset schedules go (`SCHEDULE_GROUP`, `SCHEDULER_ROLE_ARN`).
@@ -37,22 +32,6 @@ pub struct Config {
     pub member_role: Option<MemberRoleSettings>,
     /// The audit (`AUDIT_ACCOUNTS`, `AUDIT_RESET_DRIFT`, `USER_PATH`).
     pub audit: AuditSettings,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Self {
-            generator: GeneratorSettings::default(),
-            password_reset_required: false,
-            create_login_profile: false,
-            require_binding_tag: true,
-            reset: ResetSettings::default(),
-            scheduler: SchedulerSettings::default(),
-            outcome_event_bus: None,
-            member_role: None,
-            audit: AuditSettings::default(),
-        }
-    }
 }
 
 impl Config {
@@ -73,26 +52,44 @@ impl Config {
         let generator = GeneratorSettings {
             length: parse_length(lookup("PASSWORD_LENGTH"))?,
             exclude_characters: lookup("EXCLUDE_CHARACTERS").unwrap_or_default(),
-            exclude_lowercase: flag("EXCLUDE_LOWERCASE", defaults.generator.exclude_lowercase)?,
-            exclude_uppercase: flag("EXCLUDE_UPPERCASE", defaults.generator.exclude_uppercase)?,
-            exclude_numbers: flag("EXCLUDE_NUMBERS", defaults.generator.exclude_numbers)?,
+            exclude_lowercase: flag(
+                "EXCLUDE_LOWERCASE",
+                defaults.rotation.generator.exclude_lowercase,
+            )?,
+            exclude_uppercase: flag(
+                "EXCLUDE_UPPERCASE",
+                defaults.rotation.generator.exclude_uppercase,
+            )?,
+            exclude_numbers: flag(
+                "EXCLUDE_NUMBERS",
+                defaults.rotation.generator.exclude_numbers,
+            )?,
             exclude_punctuation: flag(
                 "EXCLUDE_PUNCTUATION",
-                defaults.generator.exclude_punctuation,
+                defaults.rotation.generator.exclude_punctuation,
             )?,
             require_each_included_type: flag(
                 "REQUIRE_EACH_INCLUDED_TYPE",
-                defaults.generator.require_each_included_type,
+                defaults.rotation.generator.require_each_included_type,
             )?,
         };
-        Ok(Self {
+        let rotation = RotationSettings {
             generator,
             password_reset_required: flag(
                 "PASSWORD_RESET_REQUIRED",
-                defaults.password_reset_required,
+                defaults.rotation.password_reset_required,
             )?,
-            create_login_profile: flag("CREATE_LOGIN_PROFILE", defaults.create_login_profile)?,
-            require_binding_tag: flag("REQUIRE_BINDING_TAG", defaults.require_binding_tag)?,
+            create_login_profile: flag(
+                "CREATE_LOGIN_PROFILE",
+                defaults.rotation.create_login_profile,
+            )?,
+            require_binding_tag: flag(
+                "REQUIRE_BINDING_TAG",
+                defaults.rotation.require_binding_tag,
+            )?,
+        };
+        Ok(Self {
+            rotation,
             reset: ResetSettings {
                 dry_run: flag("RESET_DRY_RUN", defaults.reset.dry_run)?,
                 delay: parse_delay(lookup("RESET_DELAY_MINUTES"))?,
@@ -223,10 +220,10 @@ mod tests {
     fn an_empty_environment_gives_the_documented_defaults() {
         let config = config(&[]).expect("defaults");
         assert_eq!(config, Config::default());
-        assert_eq!(config.generator.length, 32);
-        assert!(config.require_binding_tag);
-        assert!(config.generator.require_each_included_type);
-        assert!(!config.password_reset_required && !config.create_login_profile);
+        assert_eq!(config.rotation.generator.length, 32);
+        assert!(config.rotation.require_binding_tag);
+        assert!(config.rotation.generator.require_each_included_type);
+        assert!(!config.rotation.password_reset_required && !config.rotation.create_login_profile);
     }
 
     #[test]
@@ -244,13 +241,19 @@ mod tests {
             ("REQUIRE_BINDING_TAG", "false"),
         ])
         .expect("valid");
-        assert_eq!(config.generator.length, 20);
-        assert_eq!(config.generator.exclude_characters, "'|");
-        assert!(config.generator.exclude_lowercase && config.generator.exclude_uppercase);
-        assert!(config.generator.exclude_numbers && !config.generator.exclude_punctuation);
-        assert!(!config.generator.require_each_included_type);
-        assert!(config.password_reset_required && config.create_login_profile);
-        assert!(!config.require_binding_tag);
+        assert_eq!(config.rotation.generator.length, 20);
+        assert_eq!(config.rotation.generator.exclude_characters, "'|");
+        assert!(
+            config.rotation.generator.exclude_lowercase
+                && config.rotation.generator.exclude_uppercase
+        );
+        assert!(
+            config.rotation.generator.exclude_numbers
+                && !config.rotation.generator.exclude_punctuation
+        );
+        assert!(!config.rotation.generator.require_each_included_type);
+        assert!(config.rotation.password_reset_required && config.rotation.create_login_profile);
+        assert!(!config.rotation.require_binding_tag);
     }
 
     #[test]

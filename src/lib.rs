@@ -20,7 +20,9 @@
 
 pub mod accounts;
 pub mod adapters;
+pub mod app;
 pub mod audit;
+pub mod binding;
 pub mod config;
 pub mod error;
 pub mod event;

@@ -2,7 +2,7 @@
 //!
 //! The SDK clients are built by the first invocation, not before the first poll:
 //! loading the root certificates and building the clients was most of the function's
-//! start-up. The first invocation pays for them instead (README, "Performance",
+//! start-up. The first invocation pays for them instead (`docs/performance.md`
 //! measures both). The configuration is read at once, so an invalid one is logged at
 //! start-up.
 
@@ -10,7 +10,8 @@
 // the compiler's default query depth (128) is too shallow to lay it out.
 #![recursion_limit = "256"]
 
-use iam_password_rotation::adapters::{build_app, use_system_certificate_bundle};
+use iam_password_rotation::adapters::use_system_certificate_bundle;
+use iam_password_rotation::app::build_app;
 use iam_password_rotation::Config;
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 use serde_json::Value;

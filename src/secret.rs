@@ -16,6 +16,10 @@ use serde_json::Value;
 
 use crate::event::kind;
 
+/// The key of a secret value that opts in to the self-service strategy, naming the
+/// secret that holds the user's own access key.
+pub const CREDENTIALS_KEY: &str = "changePasswordCredentials";
+
 /// A parsed secret value.
 #[derive(Clone)]
 pub struct SecretValue {

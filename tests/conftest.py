@@ -101,6 +101,10 @@ def pytest_sessionfinish(session, exitstatus):
     hits = LEDGER.scan(SINK.lines)
     REPORT.row(SESSION_SCAN).lines_scanned = LEDGER.lines_scanned
     REPORT.row(SESSION_SCAN).leaks = len(hits)
+    REPORT.scan_summary = (
+        f"{LEDGER.lines_scanned} log lines and outcome events scanned for {len(LEDGER.passwords)} passwords, "
+        f"access-key halves and session keys and {len(LEDGER.rotation_tokens)} rotation tokens: {len(hits)} leaks."
+    )
     if hits:
         session.exitstatus = 1
 

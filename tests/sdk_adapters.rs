@@ -377,13 +377,12 @@ use aws_sdk_secretsmanager::operation::list_secret_version_ids::ListSecretVersio
 use aws_sdk_secretsmanager::operation::rotate_secret::{RotateSecretError, RotateSecretOutput};
 use aws_sdk_secretsmanager::types::error::InvalidRequestException;
 use aws_sdk_secretsmanager::types::SecretVersionsListEntry;
-use iam_password_rotation::adapters::{
-    EventBridgeOutcomes, EventBridgeSchedules, SchedulerSettings,
-};
+use iam_password_rotation::adapters::{EventBridgeOutcomes, EventBridgeSchedules};
 use iam_password_rotation::outcome::{OutcomeEvent, OutcomeEvents, RESET_DECISION};
 use iam_password_rotation::reset::ports::{
     OneTimeSchedule, RotateOutcome, RotationControl, ScheduleOutcome, Schedules,
 };
+use iam_password_rotation::reset::settings::SchedulerSettings;
 
 #[tokio::test]
 async fn rotate_secret_starts_a_rotation_and_a_previous_rotation_in_progress_is_told_apart() {

@@ -8,7 +8,7 @@
 //! ([`ports::MemberAccounts`]). Whether the function may act there at all is
 //! decided by IAM, not here: the central role may assume only roles inside the
 //! organisation, and the member role trusts only the central role with the
-//! external id (README, "Organisations").
+//! external id (`docs/organizations.md`).
 
 pub mod ports;
 pub mod settings;

@@ -5,7 +5,7 @@ use crate::error::{Result, RotationError};
 /// The session name used when the function's name is unknown (outside Lambda).
 pub const DEFAULT_SESSION_NAME: &str = "iam-password-rotation";
 
-/// The member role (`MEMBER_ROLE_NAME`, `MEMBER_EXTERNAL_ID`; README, "Organisations").
+/// The member role (`MEMBER_ROLE_NAME`, `MEMBER_EXTERNAL_ID`; `docs/organizations.md`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MemberRoleSettings {
     /// The role's name in every member account (`path/name` allowed).

@@ -1,7 +1,7 @@
 //! SDK adapters: the ports implemented over `aws-sdk-secretsmanager`, `aws-sdk-iam`,
 //! `aws-sdk-scheduler`, `aws-sdk-eventbridge`, `aws-sdk-sts` and
-//! `aws-sdk-organizations`, the shared SDK configuration, and the handlers of one
-//! account composed from them.
+//! `aws-sdk-organizations`, and the shared SDK configuration. The handlers of an
+//! account are composed from them in [`crate::app`].
 //!
 //! Clients honour the standard SDK environment (`AWS_REGION`, credentials,
 //! `AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_IAM`, `AWS_ENDPOINT_URL_SECRETS_MANAGER`,
@@ -14,7 +14,6 @@ pub mod iam;
 pub mod scheduler;
 pub mod secrets_manager;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use aws_config::retry::RetryConfig;
@@ -23,16 +22,12 @@ use aws_config::{BehaviorVersion, SdkConfig};
 use aws_sdk_iam::error::SdkError;
 use aws_sdk_iam::error::{DisplayErrorContext, ProvideErrorMetadata};
 
-use crate::audit::Auditor;
-use crate::config::Config;
 use crate::error::RotationError;
-use crate::reset::Resetter;
-use crate::{App, Handlers, Rotator};
 
 pub use accounts::AssumedRoles;
 pub use events::EventBridgeOutcomes;
 pub use iam::IamLoginProfiles;
-pub use scheduler::{EventBridgeSchedules, SchedulerSettings};
+pub use scheduler::EventBridgeSchedules;
 pub use secrets_manager::SecretsManagerStore;
 
 /// Attempts per call when `AWS_MAX_ATTEMPTS` is not set, over throttling, 5xx and
@@ -84,90 +79,6 @@ pub async fn load_sdk_config() -> SdkConfig {
         }
     }
     loader.load().await
-}
-
-/// The handlers of one account over the SDK.
-pub type SdkHandlers = Handlers<
-    SecretsManagerStore,
-    IamLoginProfiles,
-    IamLoginProfiles,
-    SecretsManagerStore,
-    EventBridgeSchedules,
->;
-
-/// The function over the AWS SDK: the handlers of its own account, member accounts
-/// through the member role, and the outcome events.
-pub type SdkApp = App<
-    SecretsManagerStore,
-    IamLoginProfiles,
-    IamLoginProfiles,
-    SecretsManagerStore,
-    EventBridgeSchedules,
-    EventBridgeOutcomes,
-    AssumedRoles<SdkHandlers>,
->;
-
-/// Builds the SDK configuration and every client the configuration calls for. A
-/// configuration error is kept: every invocation reports it.
-pub async fn build_app(config: &Result<Config, RotationError>) -> SdkApp {
-    let sdk_config = load_sdk_config().await;
-    let config = config.as_ref().map_err(Clone::clone);
-    let outcomes = EventBridgeOutcomes::from_conf(
-        &sdk_config,
-        config
-            .as_ref()
-            .ok()
-            .and_then(|c| c.outcome_event_bus.clone()),
-    );
-    let mut members = AssumedRoles::new(&sdk_config);
-    let home = config.map(|config| {
-        let schedules = EventBridgeSchedules::from_conf(&sdk_config, config.scheduler.clone());
-        let home = account_handlers(&sdk_config, config, schedules.clone(), None);
-        if let Some(member_role) = config.member_role.clone() {
-            let config = config.clone();
-            members = AssumedRoles::new(&sdk_config).with_member_role(
-                member_role,
-                move |member_config, role_arn| {
-                    account_handlers(member_config, &config, schedules.clone(), Some(role_arn))
-                },
-            );
-        }
-        Arc::new(home)
-    });
-    App {
-        home,
-        members,
-        outcomes,
-    }
-}
-
-/// The handlers of the account `sdk_config` signs for. Schedules stay in the
-/// function's own account whichever account a reset is for. `own_role`: the role the
-/// function acts as there (a member role), whose calls are never drift; `None` in the
-/// function's own account (`FUNCTION_ROLE_ARN`).
-pub fn account_handlers(
-    sdk_config: &SdkConfig,
-    config: &Config,
-    schedules: EventBridgeSchedules,
-    own_role: Option<&str>,
-) -> SdkHandlers {
-    let store = SecretsManagerStore::from_conf(sdk_config);
-    let iam = IamLoginProfiles::from_conf(sdk_config);
-    let mut reset = config.reset.clone();
-    if let Some(role) = own_role {
-        reset.function_role_arn = Some(role.to_owned());
-    }
-    Handlers {
-        resetter: Resetter::new(
-            iam.clone(),
-            store.clone(),
-            schedules,
-            reset,
-            config.password_reset_required,
-        ),
-        auditor: Auditor::new(iam.clone(), store.clone(), config.audit.clone()),
-        rotator: Rotator::new(store, iam, config.clone()),
-    }
 }
 
 /// Maps any SDK failure to [`RotationError::Aws`], with the service's error

@@ -8,17 +8,9 @@ use aws_sdk_scheduler::Client;
 use super::api_error;
 use crate::error::{Result, RotationError};
 use crate::reset::ports::{OneTimeSchedule, ScheduleOutcome, Schedules};
+use crate::reset::settings::SchedulerSettings;
 
 const SERVICE: &str = "scheduler";
-
-/// Where schedules go and whom Scheduler acts as (`SCHEDULE_GROUP`, `SCHEDULER_ROLE_ARN`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct SchedulerSettings {
-    /// The schedule group.
-    pub group: Option<String>,
-    /// The role EventBridge Scheduler assumes to invoke the function.
-    pub role_arn: Option<String>,
-}
 
 /// EventBridge Scheduler through the AWS SDK.
 #[derive(Debug, Clone)]

@@ -36,11 +36,10 @@ mod tests;
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, SystemTime};
 
+use crate::binding::{same_function, BINDING_TAG};
 use crate::error::Result;
 use crate::ports::{AWSCURRENT, AWSPENDING};
 use crate::reset::ports::RotationControl;
-use crate::reset::same_function;
-use crate::rotation::BINDING_TAG;
 
 pub use event::AuditRequest;
 pub use finding::{Finding, FindingKind};

@@ -13,7 +13,7 @@ use crate::audit::ports::{
 use crate::audit::{AuditSettings, Auditor};
 use crate::reset::fakes::{FakeAws, FUNCTION, SECRET};
 use crate::reset::{ResetSettings, Resetter};
-use crate::rotation::BINDING_TAG;
+use crate::binding::BINDING_TAG;
 
 const HOME: &str = "123456789012";
 const MEMBER: &str = "222222222222";

@@ -9,9 +9,9 @@ use secrecy::SecretString;
 use super::ports::{
     OneTimeSchedule, RotateOutcome, RotationControl, ScheduleOutcome, Schedules, Users, VersionInfo,
 };
+use crate::binding::BINDING_TAG;
 use crate::error::{Result, RotationError};
 use crate::ports::{IamUser, RotationRules, SecretMetadata};
-use crate::rotation::BINDING_TAG;
 
 pub const FUNCTION: &str = "arn:aws:lambda:us-east-1:123456789012:function:iam-password-rotation";
 pub const SECRET: &str =

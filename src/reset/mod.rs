@@ -26,11 +26,11 @@ use std::time::{Duration, SystemTime};
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 
+use crate::binding::{check_binding, same_function, unqualified, BINDING_TAG};
 use crate::error::{Result, RotationError};
 use crate::outcome::{self, metrics, OutcomeEvent};
 use crate::ports::{SecretMetadata, AWSCURRENT, AWSPENDING};
-use crate::rotation::{check_binding, BINDING_TAG, CREDENTIALS_KEY};
-use crate::secret::SecretValue;
+use crate::secret::{SecretValue, CREDENTIALS_KEY};
 pub use event::{Fact, ResetRequest, Subject, Trigger};
 use ports::{OneTimeSchedule, RotateOutcome, RotationControl, ScheduleOutcome, Schedules, Users};
 pub use settings::ResetSettings;
@@ -458,20 +458,6 @@ pub fn schedule_name(secret_arn: &str) -> String {
     let digest = Sha256::digest(secret_arn.as_bytes());
     let hex: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
     format!("reset-{hex}")
-}
-
-/// A function ARN without its version or alias qualifier.
-fn unqualified(arn: &str) -> &str {
-    // arn:aws:lambda:region:account:function:name[:qualifier]
-    match arn.match_indices(':').nth(6) {
-        Some((index, _)) => &arn[..index],
-        None => arn,
-    }
-}
-
-/// Whether two function ARNs name the same function (qualifiers aside).
-pub fn same_function(a: &str, b: &str) -> bool {
-    !a.is_empty() && unqualified(a) == unqualified(b)
 }
 
 /// Refusals: the event names something this function may not or need not reset.

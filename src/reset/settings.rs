@@ -23,6 +23,15 @@ impl Default for ResetSettings {
     }
 }
 
+/// Where schedules go and whom Scheduler acts as (`SCHEDULE_GROUP`, `SCHEDULER_ROLE_ARN`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SchedulerSettings {
+    /// The schedule group.
+    pub group: Option<String>,
+    /// The role EventBridge Scheduler assumes to invoke the function.
+    pub role_arn: Option<String>,
+}
+
 /// The longest delay `RESET_DELAY_MINUTES` may set: one day.
 pub const MAX_DELAY_MINUTES: u64 = 24 * 60;
 /// How long a reset waits for a rotation in progress before it tries again.

@@ -23,7 +23,7 @@ impl<S: SecretStore, I: LoginProfiles + SelfService> Rotator<S, I> {
         let current = self.current_value(&metadata).await?;
         let policy = self.policy().await?;
         // Fails before any write when the configuration cannot meet the policy.
-        let generator = PasswordGenerator::new(&self.config.generator, &policy)?;
+        let generator = PasswordGenerator::new(&self.settings.generator, &policy)?;
         let pending = current
             .with_password(generator.generate()?)
             .to_secret_string();
@@ -56,13 +56,13 @@ impl<S: SecretStore, I: LoginProfiles + SelfService> Rotator<S, I> {
 
 #[cfg(test)]
 mod tests {
-    use crate::config::Config;
     use crate::password::{CharClass, PasswordPolicy};
     use crate::ports::RotationRules;
     use crate::ports::{AWSCURRENT, AWSPENDING};
     use crate::rotation::fakes::{
         bound_user, event, long_arn, rotation, Call, FakeIam, FakeStore, ARN, TOKEN,
     };
+    use crate::rotation::RotationSettings;
     use serde_json::json;
 
     #[tokio::test]
@@ -71,7 +71,7 @@ mod tests {
             FakeStore::rotating(json!({"username": "alice", "password": "Old-pass-1", "db": "x"})),
             bound_user("alice"),
         );
-        let rotator = rotation(store.clone(), iam, Config::default());
+        let rotator = rotation(store.clone(), iam, RotationSettings::default());
         assert_eq!(
             rotator
                 .create_secret(&event("createSecret"))
@@ -92,7 +92,11 @@ mod tests {
     #[tokio::test]
     async fn create_on_a_secret_without_a_password_yet_stores_one() {
         let store = FakeStore::rotating(json!({"username": "alice"}));
-        let rotator = rotation(store.clone(), bound_user("alice"), Config::default());
+        let rotator = rotation(
+            store.clone(),
+            bound_user("alice"),
+            RotationSettings::default(),
+        );
         rotator
             .create_secret(&event("createSecret"))
             .await
@@ -103,12 +107,20 @@ mod tests {
     #[tokio::test]
     async fn a_retried_create_keeps_the_value_already_stored_for_the_token() {
         let store = FakeStore::rotating(json!({"username": "alice", "password": "Old-pass-1"}));
-        let rotator = rotation(store.clone(), bound_user("alice"), Config::default());
+        let rotator = rotation(
+            store.clone(),
+            bound_user("alice"),
+            RotationSettings::default(),
+        );
         let event = event("createSecret");
         rotator.create_secret(&event).await.expect("first");
         let first = store.value_json(TOKEN);
         // A fresh process (empty cache) retries.
-        let fresh = rotation(store.clone(), bound_user("alice"), Config::default());
+        let fresh = rotation(
+            store.clone(),
+            bound_user("alice"),
+            RotationSettings::default(),
+        );
         assert_eq!(
             fresh.create_secret(&event).await.expect("retry"),
             super::Outcome::AlreadyCreated
@@ -121,7 +133,11 @@ mod tests {
     async fn a_token_conflict_from_a_racing_attempt_counts_as_created() {
         let store = FakeStore::rotating(json!({"username": "alice", "password": "Old-pass-1"}));
         store.conflict_on_put();
-        let rotator = rotation(store.clone(), bound_user("alice"), Config::default());
+        let rotator = rotation(
+            store.clone(),
+            bound_user("alice"),
+            RotationSettings::default(),
+        );
         let outcome = rotator
             .create_secret(&event("createSecret"))
             .await
@@ -141,7 +157,7 @@ mod tests {
             max_password_age_days: None,
             hard_expiry: false,
         }));
-        let rotator = rotation(store.clone(), iam, Config::default());
+        let rotator = rotation(store.clone(), iam, RotationSettings::default());
         rotator
             .create_secret(&event("createSecret"))
             .await
@@ -169,7 +185,7 @@ mod tests {
             max_password_age_days: None,
             hard_expiry: false,
         }));
-        let mut config = Config::default();
+        let mut config = RotationSettings::default();
         config.generator.exclude_punctuation = true;
         let rotator = rotation(store.clone(), iam, config);
         let error = rotator
@@ -184,7 +200,11 @@ mod tests {
     async fn create_for_a_token_already_current_does_nothing() {
         let store = FakeStore::rotating(json!({"username": "alice", "password": "Old-pass-1"}));
         store.set_stages(TOKEN, &[AWSCURRENT]);
-        let rotator = rotation(store.clone(), FakeIam::default(), Config::default());
+        let rotator = rotation(
+            store.clone(),
+            FakeIam::default(),
+            RotationSettings::default(),
+        );
         let outcome = rotator
             .create_secret(&event("createSecret"))
             .await
@@ -197,7 +217,11 @@ mod tests {
     #[tokio::test]
     async fn create_refuses_an_invalid_current_value_without_writing() {
         let store = FakeStore::rotating(json!(["not", "an", "object"]));
-        let rotator = rotation(store.clone(), bound_user("alice"), Config::default());
+        let rotator = rotation(
+            store.clone(),
+            bound_user("alice"),
+            RotationSettings::default(),
+        );
         let error = rotator
             .create_secret(&event("createSecret"))
             .await
@@ -212,15 +236,19 @@ mod tests {
     ) {
         let store = FakeStore::rotating(json!({"username": "alice", "password": "Old-pass-1"}));
         store.set_arn(&long_arn());
-        let error = rotation(store.clone(), bound_user("alice"), Config::default())
-            .create_secret(&event("createSecret"))
-            .await
-            .expect_err("refused");
+        let error = rotation(
+            store.clone(),
+            bound_user("alice"),
+            RotationSettings::default(),
+        )
+        .create_secret(&event("createSecret"))
+        .await
+        .expect_err("refused");
         assert_eq!(error.error_type(), "SecretArnTooLong");
         assert_eq!(store.writes(), 0);
-        let unbound = Config {
+        let unbound = RotationSettings {
             require_binding_tag: false,
-            ..Config::default()
+            ..RotationSettings::default()
         };
         rotation(store.clone(), bound_user("alice"), unbound)
             .create_secret(&event("createSecret"))
@@ -241,7 +269,7 @@ mod tests {
             max_password_age_days: Some(14),
             ..PasswordPolicy::iam_default()
         }));
-        let report = rotation(store.clone(), iam, Config::default())
+        let report = rotation(store.clone(), iam, RotationSettings::default())
             .create_secret(&event("createSecret"))
             .await
             .expect("a warning, not a failure");

@@ -11,7 +11,6 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 
 use super::Rotator;
-use crate::config::Config;
 use crate::error::{Result, RotationError};
 use crate::event::RotationEvent;
 use crate::password::PasswordPolicy;
@@ -19,6 +18,7 @@ use crate::ports::{
     AccessKey, CreateOutcome, IamUser, LoginProfile, LoginProfiles, PutOutcome, RotationRules,
     SecretMetadata, SecretStore, SelfService, AWSCURRENT, AWSPENDING,
 };
+use crate::rotation::RotationSettings;
 
 /// The secret under rotation.
 pub const ARN: &str = "arn:aws:secretsmanager:us-east-1:123456789012:secret:demo-AbCdEf";
@@ -526,8 +526,12 @@ impl SelfService for FakeIam {
 }
 
 /// A rotator over the fakes.
-pub fn rotation(store: FakeStore, iam: FakeIam, config: Config) -> Rotator<FakeStore, FakeIam> {
-    Rotator::new(store, iam, config)
+pub fn rotation(
+    store: FakeStore,
+    iam: FakeIam,
+    settings: RotationSettings,
+) -> Rotator<FakeStore, FakeIam> {
+    Rotator::new(store, iam, settings)
 }
 
 /// A secret ARN of 257 characters: one more than an IAM tag value holds.

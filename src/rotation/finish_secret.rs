@@ -54,10 +54,10 @@ impl<S: SecretStore, I: LoginProfiles + SelfService> Rotator<S, I> {
 #[cfg(test)]
 mod tests {
     use super::Outcome;
-    use crate::config::Config;
     use crate::rotation::fakes::{
         bound_user, event, rotation, Call, FakeStore, CURRENT, OLD_PASSWORD, TOKEN,
     };
+    use crate::rotation::RotationSettings;
     use serde_json::json;
 
     fn tested() -> FakeStore {
@@ -73,9 +73,13 @@ mod tests {
     #[tokio::test]
     async fn finish_promotes_the_token_and_leaves_no_pending_label() {
         let store = tested();
-        let outcome = rotation(store.clone(), bound_user("alice"), Config::default())
-            .finish_secret(&event("finishSecret"))
-            .await;
+        let outcome = rotation(
+            store.clone(),
+            bound_user("alice"),
+            RotationSettings::default(),
+        )
+        .finish_secret(&event("finishSecret"))
+        .await;
         assert_eq!(outcome.expect("ok"), Outcome::Promoted);
         assert_eq!(
             store.stages(TOKEN),
@@ -87,7 +91,11 @@ mod tests {
     #[tokio::test]
     async fn finish_replayed_after_it_completed_writes_nothing() {
         let store = tested();
-        let rotator = rotation(store.clone(), bound_user("alice"), Config::default());
+        let rotator = rotation(
+            store.clone(),
+            bound_user("alice"),
+            RotationSettings::default(),
+        );
         rotator
             .finish_secret(&event("finishSecret"))
             .await
@@ -107,9 +115,13 @@ mod tests {
     async fn finish_after_a_crash_between_the_label_moves_clears_the_pending_label() {
         let store = tested();
         store.set_stages(TOKEN, &["AWSCURRENT", "AWSPENDING"]);
-        let outcome = rotation(store.clone(), bound_user("alice"), Config::default())
-            .finish_secret(&event("finishSecret"))
-            .await;
+        let outcome = rotation(
+            store.clone(),
+            bound_user("alice"),
+            RotationSettings::default(),
+        )
+        .finish_secret(&event("finishSecret"))
+        .await;
         assert_eq!(outcome.expect("ok"), Outcome::AlreadyCurrent);
         assert_eq!(store.stages(TOKEN), vec!["AWSCURRENT".to_owned()]);
         assert_eq!(
@@ -122,10 +134,14 @@ mod tests {
     async fn finish_refuses_a_pending_version_iam_never_accepted() {
         let store = tested();
         store.set_stages(TOKEN, &["AWSPENDING"]);
-        let error = rotation(store.clone(), bound_user("alice"), Config::default())
-            .finish_secret(&event("finishSecret"))
-            .await
-            .expect_err("refused");
+        let error = rotation(
+            store.clone(),
+            bound_user("alice"),
+            RotationSettings::default(),
+        )
+        .finish_secret(&event("finishSecret"))
+        .await
+        .expect_err("refused");
         assert_eq!(error.error_type(), "PendingNotApplied");
         assert_eq!(store.writes(), 0);
         assert_eq!(store.stages(CURRENT), vec!["AWSCURRENT".to_owned()]);

@@ -16,6 +16,7 @@ mod create_secret;
 mod finish_secret;
 mod self_service;
 mod set_secret;
+pub mod settings;
 mod test_secret;
 mod versions;
 mod warning;
@@ -27,7 +28,7 @@ use std::time::Instant;
 
 use secrecy::SecretString;
 
-use crate::config::Config;
+use crate::binding::MAX_TAG_VALUE_LENGTH;
 use crate::error::{Result, RotationError};
 use crate::event::{RotationEvent, Step};
 use crate::password::PasswordPolicy;
@@ -37,12 +38,8 @@ use crate::ports::{
 use crate::secret::SecretValue;
 use versions::VersionCache;
 
-pub use self_service::CREDENTIALS_KEY;
-pub use set_secret::{check_binding, BINDING_TAG};
+pub use settings::RotationSettings;
 pub use warning::Warning;
-
-/// IAM's limit on a tag value: the binding tag cannot hold a longer secret ARN.
-pub const MAX_TAG_VALUE_LENGTH: usize = 256;
 
 /// What a step did, for the log line and the invocation's response.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -113,17 +110,17 @@ impl PartialEq<Outcome> for StepReport {
 pub struct Rotator<S, I> {
     store: S,
     iam: I,
-    config: Config,
+    settings: RotationSettings,
     versions: VersionCache,
 }
 
 impl<S: SecretStore, I: LoginProfiles + SelfService> Rotator<S, I> {
     /// A rotator over the given ports; built once per process.
-    pub fn new(store: S, iam: I, config: Config) -> Self {
+    pub fn new(store: S, iam: I, settings: RotationSettings) -> Self {
         Self {
             store,
             iam,
-            config,
+            settings,
             versions: VersionCache::default(),
         }
     }
@@ -190,7 +187,8 @@ impl<S: SecretStore, I: LoginProfiles + SelfService> Rotator<S, I> {
     /// The binding tag must be able to name the secret: IAM tag values hold at
     /// most 256 characters, and a secret name of up to 512 makes a longer ARN.
     fn check_binding_fits(&self, metadata: &SecretMetadata) -> Result<()> {
-        if self.config.require_binding_tag && metadata.arn.chars().count() > MAX_TAG_VALUE_LENGTH {
+        if self.settings.require_binding_tag && metadata.arn.chars().count() > MAX_TAG_VALUE_LENGTH
+        {
             return Err(RotationError::SecretArnTooLong {
                 secret: metadata.arn.clone(),
                 length: metadata.arn.chars().count(),

@@ -5,7 +5,7 @@
 //! holds `{"accessKeyId", "secretAccessKey"}`. Before any change the key must
 //! prove to be the named user's (`GetUser` signed with it).
 //!
-//! What the design relies on (see the README, "Which strategy"): IAM's
+//! What the design relies on (see `docs/rotation.md`, "Which strategy"): IAM's
 //! `ChangePassword` checks `OldPassword` before it judges `NewPassword`, and never
 //! accepts a one-character password (an account policy's minimum length is 6 to
 //! 128; with no policy it is 8). So `ChangePassword(OldPassword = p, NewPassword =
@@ -16,14 +16,11 @@
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 
-use super::set_secret::check_binding;
 use super::Rotator;
+use crate::binding::check_binding;
 use crate::error::{Result, RotationError};
 use crate::ports::{AccessKey, LoginProfiles, SecretMetadata, SecretStore, SelfService};
 use crate::secret::SecretValue;
-
-/// The key of the secret value that opts in, naming the credentials secret.
-pub const CREDENTIALS_KEY: &str = "changePasswordCredentials";
 
 /// A password IAM never accepts (below any policy's minimum): the probe's `NewPassword`.
 const PROBE: &str = "x";
@@ -101,7 +98,7 @@ impl<S: SecretStore, I: LoginProfiles + SelfService> Rotator<S, I> {
         let owner = self
             .key_owner(&key, current.username(), credentials)
             .await?;
-        if self.config.require_binding_tag {
+        if self.settings.require_binding_tag {
             check_binding(&owner, &metadata.arn)?;
         }
         Ok((key, old))
@@ -137,12 +134,12 @@ impl<S: SecretStore, I: LoginProfiles + SelfService> Rotator<S, I> {
 mod tests {
     use serde_json::json;
 
-    use crate::config::Config;
     use crate::ports::AccessKey;
     use crate::rotation::fakes::{
         bound_user, event, rotation, Call, FakeIam, FakeStore, ARN, OLD_PASSWORD, TOKEN,
     };
     use crate::rotation::Outcome;
+    use crate::rotation::RotationSettings;
 
     const NEW_PASSWORD: &str = "New-pass-2-abcdefghij";
     const CREDENTIALS: &str = "arn:aws:secretsmanager:us-east-1:123456789012:secret:alice-key-XyZ";
@@ -175,7 +172,7 @@ mod tests {
     #[tokio::test]
     async fn set_changes_the_password_with_the_users_own_key_and_no_iam_write_of_its_own() {
         let (store, iam) = self_service();
-        let outcome = rotation(store.clone(), iam.clone(), Config::default())
+        let outcome = rotation(store.clone(), iam.clone(), RotationSettings::default())
             .set_secret(&event("setSecret"))
             .await
             .expect("applied");
@@ -188,13 +185,13 @@ mod tests {
     #[tokio::test]
     async fn a_retry_after_a_crash_behind_change_password_finds_it_applied_and_writes_nothing() {
         let (store, iam) = self_service();
-        rotation(store.clone(), iam.clone(), Config::default())
+        rotation(store.clone(), iam.clone(), RotationSettings::default())
             .set_secret(&event("setSecret"))
             .await
             .expect("first");
         // The first attempt died before it recorded IAM's acceptance.
         store.set_stages(TOKEN, &["AWSPENDING"]);
-        let retry = rotation(store.clone(), iam.clone(), Config::default())
+        let retry = rotation(store.clone(), iam.clone(), RotationSettings::default())
             .set_secret(&event("setSecret"))
             .await
             .expect("converges");
@@ -210,7 +207,7 @@ mod tests {
         let (store, iam) = self_service();
         iam.add_user("bob", None, Some("Bob-pass-1"));
         iam.add_key("AKIAALICEKEY", "bob");
-        let error = rotation(store, iam.clone(), Config::default())
+        let error = rotation(store, iam.clone(), RotationSettings::default())
             .set_secret(&event("setSecret"))
             .await
             .expect_err("refused");
@@ -259,7 +256,7 @@ mod tests {
             let (store, iam) = self_service();
             arrange(&store, &iam);
             let before = iam.password("alice");
-            let error = rotation(store.clone(), iam.clone(), Config::default())
+            let error = rotation(store.clone(), iam.clone(), RotationSettings::default())
                 .set_secret(&event("setSecret"))
                 .await
                 .expect_err(expected);
@@ -281,7 +278,7 @@ mod tests {
     #[tokio::test]
     async fn test_secret_checks_that_iam_holds_the_pending_password_without_changing_it() {
         let (store, iam) = self_service();
-        let rotator = rotation(store.clone(), iam.clone(), Config::default());
+        let rotator = rotation(store.clone(), iam.clone(), RotationSettings::default());
         rotator
             .set_secret(&event("setSecret"))
             .await
@@ -311,7 +308,7 @@ mod tests {
             TOKEN,
             json!({"username": "alice", "password": OLD_PASSWORD, "changePasswordCredentials": CREDENTIALS}),
         );
-        let report = rotation(store.clone(), iam.clone(), Config::default())
+        let report = rotation(store.clone(), iam.clone(), RotationSettings::default())
             .test_secret(&event("testSecret"))
             .await
             .expect("the setup works");
@@ -319,7 +316,7 @@ mod tests {
         assert_eq!(iam.password("alice").as_deref(), Some(OLD_PASSWORD));
         iam.add_user("alice", Some(ARN), Some("Changed-Outside-1"));
         iam.add_key("AKIAALICEKEY", "alice");
-        let error = rotation(store, iam, Config::default())
+        let error = rotation(store, iam, RotationSettings::default())
             .test_secret(&event("testSecret"))
             .await
             .expect_err("IAM does not hold AWSCURRENT's password");

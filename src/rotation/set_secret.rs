@@ -3,17 +3,15 @@
 
 use secrecy::{ExposeSecret, SecretString};
 
-use super::self_service::{Held, CREDENTIALS_KEY};
+use super::self_service::Held;
 use super::{Checked, Outcome, Rotator, StepReport};
+use crate::binding::check_binding;
 use crate::error::{Result, RotationError};
 use crate::event::RotationEvent;
 use crate::ports::{
-    CreateOutcome, IamUser, LoginProfiles, SecretMetadata, SecretStore, SelfService, IAM_APPLIED,
+    CreateOutcome, LoginProfiles, SecretMetadata, SecretStore, SelfService, IAM_APPLIED,
 };
-use crate::secret::SecretValue;
-
-/// The tag that binds an IAM user to the one secret allowed to set its password.
-pub const BINDING_TAG: &str = "password-rotation:secret-arn";
+use crate::secret::{SecretValue, CREDENTIALS_KEY};
 
 impl<S: SecretStore, I: LoginProfiles + SelfService> Rotator<S, I> {
     pub(super) async fn set_secret(&self, event: &RotationEvent) -> Result<StepReport> {
@@ -34,7 +32,7 @@ impl<S: SecretStore, I: LoginProfiles + SelfService> Rotator<S, I> {
         let outcome = match strategy(&metadata, &event.token, &pending)? {
             Strategy::UpdateLoginProfile => {
                 let user = self.iam.get_user(pending.username()).await?;
-                if self.config.require_binding_tag {
+                if self.settings.require_binding_tag {
                     check_binding(&user, &metadata.arn)?;
                 }
                 self.apply(&user.name, &password).await?
@@ -84,8 +82,10 @@ impl<S: SecretStore, I: LoginProfiles + SelfService> Rotator<S, I> {
     /// without a console password when `CREATE_LOGIN_PROFILE=true`.
     async fn apply(&self, user: &str, password: &SecretString) -> Result<Outcome> {
         match self.update(user, password).await {
-            Err(RotationError::LoginProfileMissing { .. }) if self.config.create_login_profile => {
-                let reset = self.config.password_reset_required;
+            Err(RotationError::LoginProfileMissing { .. })
+                if self.settings.create_login_profile =>
+            {
+                let reset = self.settings.password_reset_required;
                 match self.iam.create_login_profile(user, password, reset).await? {
                     CreateOutcome::Created => Ok(Outcome::ProfileCreated),
                     // A racing attempt created it, or IAM created it for this call and
@@ -100,7 +100,7 @@ impl<S: SecretStore, I: LoginProfiles + SelfService> Rotator<S, I> {
 
     /// `UpdateLoginProfile`, with a refusal under reuse prevention taken for what it is.
     async fn update(&self, user: &str, password: &SecretString) -> Result<Outcome> {
-        let reset = self.config.password_reset_required;
+        let reset = self.settings.password_reset_required;
         match self
             .iam
             .update_login_profile(user, Some(password), reset)
@@ -134,7 +134,7 @@ impl<S: SecretStore, I: LoginProfiles + SelfService> Rotator<S, I> {
             return Err(refused(String::new()));
         }
         // The earlier attempt may have been cut off before the reset flag was set.
-        let reset = self.config.password_reset_required;
+        let reset = self.settings.password_reset_required;
         let profile = self.iam.get_login_profile(user).await?;
         if profile.is_some_and(|profile| profile.password_reset_required != reset) {
             self.iam.update_login_profile(user, None, reset).await?;
@@ -194,32 +194,16 @@ pub(super) fn strategy(
     }
 }
 
-/// The user must carry the binding tag naming exactly this secret.
-pub fn check_binding(user: &IamUser, secret_arn: &str) -> Result<()> {
-    match user.tags.get(BINDING_TAG) {
-        Some(bound_to) if bound_to == secret_arn => Ok(()),
-        Some(bound_to) => Err(RotationError::BindingTagMismatch {
-            user: user.name.clone(),
-            secret: secret_arn.into(),
-            bound_to: bound_to.clone(),
-        }),
-        None => Err(RotationError::BindingTagMissing {
-            user: user.name.clone(),
-            secret: secret_arn.into(),
-        }),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::Outcome;
-    use crate::config::Config;
     use crate::error::RotationError;
     use crate::password::{CharClass, PasswordPolicy};
     use crate::rotation::fakes::{
         bound_user, event, long_arn, rotation, FakeIam, FakeStore, ARN, CURRENT, OLD_PASSWORD,
         TOKEN,
     };
+    use crate::rotation::RotationSettings;
     use serde_json::json;
 
     const NEW_PASSWORD: &str = "New-pass-2-abcdefghij";
@@ -249,7 +233,7 @@ mod tests {
     #[tokio::test]
     async fn set_applies_the_pending_password_to_the_bound_user() {
         let iam = bound_user("alice");
-        let rotator = rotation(pending_store(), iam.clone(), Config::default());
+        let rotator = rotation(pending_store(), iam.clone(), RotationSettings::default());
         assert_eq!(
             rotator.set_secret(&event("setSecret")).await.expect("ok"),
             Outcome::Applied
@@ -261,9 +245,9 @@ mod tests {
     #[tokio::test]
     async fn set_passes_the_configured_reset_flag() {
         let iam = bound_user("alice");
-        let config = Config {
+        let config = RotationSettings {
             password_reset_required: true,
-            ..Config::default()
+            ..RotationSettings::default()
         };
         rotation(pending_store(), iam.clone(), config)
             .set_secret(&event("setSecret"))
@@ -277,11 +261,11 @@ mod tests {
         let iam = bound_user("alice");
         iam.set_policy(Some(reuse_policy()));
         let store = pending_store();
-        rotation(store.clone(), iam.clone(), Config::default())
+        rotation(store.clone(), iam.clone(), RotationSettings::default())
             .set_secret(&event("setSecret"))
             .await
             .expect("first");
-        let retry = rotation(store, iam.clone(), Config::default())
+        let retry = rotation(store, iam.clone(), RotationSettings::default())
             .set_secret(&event("setSecret"))
             .await;
         assert_eq!(retry.expect("retry succeeds"), Outcome::AlreadyApplied);
@@ -293,15 +277,15 @@ mod tests {
         let iam = bound_user("alice");
         iam.set_policy(Some(reuse_policy()));
         let store = pending_store();
-        rotation(store.clone(), iam.clone(), Config::default())
+        rotation(store.clone(), iam.clone(), RotationSettings::default())
             .set_secret(&event("setSecret"))
             .await
             .expect("first");
         // The first attempt died before it recorded IAM's acceptance.
         store.set_stages(TOKEN, &["AWSPENDING"]);
-        let config = Config {
+        let config = RotationSettings {
             password_reset_required: true,
-            ..Config::default()
+            ..RotationSettings::default()
         };
         rotation(store, iam.clone(), config)
             .set_secret(&event("setSecret"))
@@ -314,10 +298,14 @@ mod tests {
     async fn set_records_iam_acceptance_by_moving_the_iam_applied_label_to_the_token() {
         let store = pending_store();
         store.set_stages(CURRENT, &["AWSCURRENT", "IAM_APPLIED"]);
-        rotation(store.clone(), bound_user("alice"), Config::default())
-            .set_secret(&event("setSecret"))
-            .await
-            .expect("ok");
+        rotation(
+            store.clone(),
+            bound_user("alice"),
+            RotationSettings::default(),
+        )
+        .set_secret(&event("setSecret"))
+        .await
+        .expect("ok");
         assert_eq!(
             store.stages(TOKEN),
             vec!["AWSPENDING".to_owned(), "IAM_APPLIED".to_owned()]
@@ -330,7 +318,7 @@ mod tests {
         let iam = bound_user("alice");
         iam.set_policy(Some(reuse_policy()));
         let store = pending_store();
-        rotation(store.clone(), iam.clone(), Config::default())
+        rotation(store.clone(), iam.clone(), RotationSettings::default())
             .set_secret(&event("setSecret"))
             .await
             .expect("first");
@@ -340,7 +328,7 @@ mod tests {
             ..reuse_policy()
         }));
         let (iam_writes, store_writes) = (iam.writes(), store.writes());
-        let replay = rotation(store.clone(), iam.clone(), Config::default())
+        let replay = rotation(store.clone(), iam.clone(), RotationSettings::default())
             .set_secret(&event("setSecret"))
             .await
             .expect("IAM accepted it: the step is done");
@@ -357,7 +345,7 @@ mod tests {
             minimum_length: 64,
             ..reuse_policy()
         }));
-        let error = rotation(pending_store(), iam.clone(), Config::default())
+        let error = rotation(pending_store(), iam.clone(), RotationSettings::default())
             .set_secret(&event("setSecret"))
             .await
             .expect_err("refused");
@@ -382,9 +370,9 @@ mod tests {
             }));
             iam.lose_create_response();
             let store = pending_store();
-            let config = Config {
+            let config = RotationSettings {
                 create_login_profile: true,
-                ..Config::default()
+                ..RotationSettings::default()
             };
             let outcome = rotation(store.clone(), iam.clone(), config)
                 .set_secret(&event("setSecret"))
@@ -406,7 +394,7 @@ mod tests {
         let store = pending_store();
         store.set_arn(&long_arn());
         let iam = bound_user("alice");
-        let error = rotation(store, iam.clone(), Config::default())
+        let error = rotation(store, iam.clone(), RotationSettings::default())
             .set_secret(&event("setSecret"))
             .await
             .expect_err("refused");
@@ -425,7 +413,7 @@ mod tests {
             minimum_length: 64,
             ..reuse_policy()
         }));
-        let error = rotation(pending_store(), iam.clone(), Config::default())
+        let error = rotation(pending_store(), iam.clone(), RotationSettings::default())
             .set_secret(&event("setSecret"))
             .await
             .expect_err("refused");
@@ -440,7 +428,7 @@ mod tests {
             user: "alice".into(),
             detail: String::new(),
         }]);
-        let error = rotation(pending_store(), iam, Config::default())
+        let error = rotation(pending_store(), iam, RotationSettings::default())
             .set_secret(&event("setSecret"))
             .await
             .expect_err("refused");
@@ -451,7 +439,7 @@ mod tests {
     async fn an_unbound_user_is_refused_before_any_iam_write() {
         let iam = FakeIam::default();
         iam.add_user("alice", None, Some(OLD_PASSWORD));
-        let error = rotation(pending_store(), iam.clone(), Config::default())
+        let error = rotation(pending_store(), iam.clone(), RotationSettings::default())
             .set_secret(&event("setSecret"))
             .await
             .expect_err("refused");
@@ -468,7 +456,7 @@ mod tests {
             Some("arn:aws:secretsmanager:us-east-1:123456789012:secret:other-XyZ"),
             Some(OLD_PASSWORD),
         );
-        let error = rotation(pending_store(), iam.clone(), Config::default())
+        let error = rotation(pending_store(), iam.clone(), RotationSettings::default())
             .set_secret(&event("setSecret"))
             .await
             .expect_err("refused");
@@ -480,9 +468,9 @@ mod tests {
     async fn the_binding_check_can_be_turned_off() {
         let iam = FakeIam::default();
         iam.add_user("alice", None, Some(OLD_PASSWORD));
-        let config = Config {
+        let config = RotationSettings {
             require_binding_tag: false,
-            ..Config::default()
+            ..RotationSettings::default()
         };
         rotation(pending_store(), iam.clone(), config)
             .set_secret(&event("setSecret"))
@@ -499,7 +487,7 @@ mod tests {
             json!({"username": "mallory", "password": NEW_PASSWORD}),
         );
         let iam = bound_user("mallory");
-        let error = rotation(store, iam.clone(), Config::default())
+        let error = rotation(store, iam.clone(), RotationSettings::default())
             .set_secret(&event("setSecret"))
             .await
             .expect_err("refused");
@@ -511,14 +499,14 @@ mod tests {
     async fn a_missing_login_profile_is_an_error_unless_creation_is_allowed() {
         let iam = FakeIam::default();
         iam.add_user("alice", Some(ARN), None);
-        let error = rotation(pending_store(), iam.clone(), Config::default())
+        let error = rotation(pending_store(), iam.clone(), RotationSettings::default())
             .set_secret(&event("setSecret"))
             .await
             .expect_err("refused");
         assert_eq!(error.error_type(), "LoginProfileMissing");
-        let config = Config {
+        let config = RotationSettings {
             create_login_profile: true,
-            ..Config::default()
+            ..RotationSettings::default()
         };
         let outcome = rotation(pending_store(), iam.clone(), config)
             .set_secret(&event("setSecret"))
@@ -530,10 +518,14 @@ mod tests {
 
     #[tokio::test]
     async fn an_unknown_user_is_reported_by_name() {
-        let error = rotation(pending_store(), FakeIam::default(), Config::default())
-            .set_secret(&event("setSecret"))
-            .await
-            .expect_err("refused");
+        let error = rotation(
+            pending_store(),
+            FakeIam::default(),
+            RotationSettings::default(),
+        )
+        .set_secret(&event("setSecret"))
+        .await
+        .expect_err("refused");
         assert_eq!(error.error_type(), "UserNotFound");
         assert!(error.to_string().contains("alice"));
     }
@@ -541,7 +533,7 @@ mod tests {
     #[tokio::test]
     async fn set_before_create_reports_the_missing_pending_value() {
         let store = FakeStore::rotating(json!({"username": "alice", "password": OLD_PASSWORD}));
-        let error = rotation(store, bound_user("alice"), Config::default())
+        let error = rotation(store, bound_user("alice"), RotationSettings::default())
             .set_secret(&event("setSecret"))
             .await
             .expect_err("refused");
@@ -561,7 +553,7 @@ mod tests {
             let expected = failure.error_type();
             let iam = bound_user("alice");
             iam.fail_updates(vec![failure]);
-            let error = rotation(pending_store(), iam.clone(), Config::default())
+            let error = rotation(pending_store(), iam.clone(), RotationSettings::default())
                 .set_secret(&event("setSecret"))
                 .await
                 .expect_err("fails");
@@ -574,15 +566,19 @@ mod tests {
     async fn set_for_a_version_not_pending_is_refused_and_for_a_current_one_does_nothing() {
         let store = pending_store();
         store.set_stages(TOKEN, &[]);
-        let error = rotation(store.clone(), bound_user("alice"), Config::default())
-            .set_secret(&event("setSecret"))
-            .await
-            .expect_err("refused");
+        let error = rotation(
+            store.clone(),
+            bound_user("alice"),
+            RotationSettings::default(),
+        )
+        .set_secret(&event("setSecret"))
+        .await
+        .expect_err("refused");
         assert_eq!(error.error_type(), "VersionNotPending");
         store.set_stages(TOKEN, &["AWSCURRENT"]);
         store.set_stages(CURRENT, &["AWSPREVIOUS"]);
         let iam = bound_user("alice");
-        let outcome = rotation(store, iam.clone(), Config::default())
+        let outcome = rotation(store, iam.clone(), RotationSettings::default())
             .set_secret(&event("setSecret"))
             .await
             .expect("ok");

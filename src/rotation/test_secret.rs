@@ -25,8 +25,9 @@ use std::time::Duration;
 use secrecy::ExposeSecret;
 
 use super::self_service::Held;
-use super::set_secret::{check_binding, strategy, Strategy};
+use super::set_secret::{strategy, Strategy};
 use super::{Checked, Outcome, Rotator, StepReport, Warning};
+use crate::binding::check_binding;
 use crate::error::{Result, RotationError};
 use crate::event::RotationEvent;
 use crate::password::PasswordGenerator;
@@ -99,7 +100,7 @@ impl<S: SecretStore, I: LoginProfiles + SelfService> Rotator<S, I> {
     /// After IAM accepted the pending password: the login profile, with a bounded
     /// wait for IAM's eventual consistency; anything still off is a warning.
     async fn test_applied(&self, user: &str) -> Result<StepReport> {
-        let expected = self.config.password_reset_required;
+        let expected = self.settings.password_reset_required;
         let mut wait = FIRST_WAIT;
         let mut profile = self.iam.get_login_profile(user).await?;
         for _ in 1..PROFILE_READS {
@@ -171,7 +172,7 @@ impl<S: SecretStore, I: LoginProfiles + SelfService> Rotator<S, I> {
             return Err(RotationError::OldPasswordIncorrect { user: user.into() });
         }
         let policy = self.policy().await?;
-        PasswordGenerator::new(&self.config.generator, &policy)?;
+        PasswordGenerator::new(&self.settings.generator, &policy)?;
         Ok(StepReport {
             outcome: Outcome::SetupVerified,
             warnings: self.expiry_warning(&policy, metadata).into_iter().collect(),
@@ -183,14 +184,15 @@ impl<S: SecretStore, I: LoginProfiles + SelfService> Rotator<S, I> {
     async fn test_setup(&self, metadata: &SecretMetadata, user: &str) -> Result<StepReport> {
         self.check_binding_fits(metadata)?;
         let found = self.iam.get_user(user).await?;
-        if self.config.require_binding_tag {
+        if self.settings.require_binding_tag {
             check_binding(&found, &metadata.arn)?;
         }
-        if self.iam.get_login_profile(user).await?.is_none() && !self.config.create_login_profile {
+        if self.iam.get_login_profile(user).await?.is_none() && !self.settings.create_login_profile
+        {
             return Err(RotationError::LoginProfileMissing { user: user.into() });
         }
         let policy = self.policy().await?;
-        PasswordGenerator::new(&self.config.generator, &policy)?;
+        PasswordGenerator::new(&self.settings.generator, &policy)?;
         Ok(StepReport {
             outcome: Outcome::SetupVerified,
             warnings: self.expiry_warning(&policy, metadata).into_iter().collect(),
@@ -201,13 +203,13 @@ impl<S: SecretStore, I: LoginProfiles + SelfService> Rotator<S, I> {
 #[cfg(test)]
 mod tests {
     use super::Outcome;
-    use crate::config::Config;
     use crate::password::{CharClass, PasswordPolicy};
     use crate::ports::RotationRules;
     use crate::rotation::fakes::{
         bound_user, event, long_arn, rotation, Call, FakeIam, FakeStore, ARN, CURRENT,
         OLD_PASSWORD, TOKEN,
     };
+    use crate::rotation::RotationSettings;
     use crate::rotation::Warning;
     use serde_json::json;
 
@@ -244,7 +246,7 @@ mod tests {
     #[tokio::test]
     async fn an_applied_pending_version_passes_reading_only_the_login_profile() {
         let (store, iam) = applied();
-        let report = rotation(store.clone(), iam.clone(), Config::default())
+        let report = rotation(store.clone(), iam.clone(), RotationSettings::default())
             .test_secret(&event("testSecret"))
             .await
             .expect("ok");
@@ -258,7 +260,7 @@ mod tests {
     async fn a_policy_tightened_after_iam_accepted_the_password_does_not_stop_the_rotation() {
         let (store, iam) = applied();
         iam.set_policy(Some(strict_policy(64)));
-        let report = rotation(store, iam.clone(), Config::default())
+        let report = rotation(store, iam.clone(), RotationSettings::default())
             .test_secret(&event("testSecret"))
             .await
             .expect("IAM keeps a password it accepted");
@@ -271,7 +273,7 @@ mod tests {
         let (store, iam) = applied();
         store.set_stages(TOKEN, &["AWSPENDING"]);
         store.set_stages(CURRENT, &["AWSCURRENT", "IAM_APPLIED"]);
-        let error = rotation(store.clone(), iam.clone(), Config::default())
+        let error = rotation(store.clone(), iam.clone(), RotationSettings::default())
             .test_secret(&event("testSecret"))
             .await
             .expect_err("not applied");
@@ -284,7 +286,7 @@ mod tests {
     async fn a_login_profile_iam_does_not_show_yet_is_read_again_until_it_does() {
         let (store, iam) = applied();
         iam.hide_profile_reads(2);
-        let report = rotation(store, iam.clone(), Config::default())
+        let report = rotation(store, iam.clone(), RotationSettings::default())
             .test_secret(&event("testSecret"))
             .await
             .expect("ok");
@@ -298,9 +300,9 @@ mod tests {
         let (store, iam) = applied();
         iam.set_reset_required("alice", true);
         iam.stale_flag_reads(3);
-        let config = Config {
+        let config = RotationSettings {
             password_reset_required: true,
-            ..Config::default()
+            ..RotationSettings::default()
         };
         let report = rotation(store, iam.clone(), config)
             .test_secret(&event("testSecret"))
@@ -315,7 +317,7 @@ mod tests {
         let (store, iam) = applied();
         iam.hide_profile_reads(100);
         let started = tokio::time::Instant::now();
-        let report = rotation(store.clone(), iam.clone(), Config::default())
+        let report = rotation(store.clone(), iam.clone(), RotationSettings::default())
             .test_secret(&event("testSecret"))
             .await
             .expect("IAM accepted the password: the rotation completes");
@@ -330,7 +332,7 @@ mod tests {
 
         let (store, iam) = applied();
         iam.set_reset_required("alice", true);
-        let report = rotation(store, iam, Config::default())
+        let report = rotation(store, iam, RotationSettings::default())
             .test_secret(&event("testSecret"))
             .await
             .expect("ok");
@@ -343,12 +345,12 @@ mod tests {
     #[tokio::test]
     async fn the_test_run_passes_for_every_valid_setup_and_writes_nothing() {
         let with_password = json!({"username": "alice", "password": OLD_PASSWORD});
-        let setups: Vec<(&str, FakeStore, FakeIam, Config)> = vec![
+        let setups: Vec<(&str, FakeStore, FakeIam, RotationSettings)> = vec![
             (
                 "a secret with only a username",
                 test_run(json!({"username": "alice"})),
                 bound_user("alice"),
-                Config::default(),
+                RotationSettings::default(),
             ),
             (
                 "no login profile yet, creation on",
@@ -358,9 +360,9 @@ mod tests {
                     iam.add_user("alice", Some(ARN), None);
                     iam
                 },
-                Config {
+                RotationSettings {
                     create_login_profile: true,
-                    ..Config::default()
+                    ..RotationSettings::default()
                 },
             ),
             (
@@ -371,7 +373,7 @@ mod tests {
                     iam.set_reset_required("alice", true);
                     iam
                 },
-                Config::default(),
+                RotationSettings::default(),
             ),
             (
                 "a current password below a policy set later",
@@ -381,7 +383,7 @@ mod tests {
                     iam.set_policy(Some(strict_policy(40)));
                     iam
                 },
-                Config::default(),
+                RotationSettings::default(),
             ),
             (
                 "no binding tag, binding off",
@@ -391,9 +393,9 @@ mod tests {
                     iam.add_user("alice", None, Some(OLD_PASSWORD));
                     iam
                 },
-                Config {
+                RotationSettings {
                     require_binding_tag: false,
-                    ..Config::default()
+                    ..RotationSettings::default()
                 },
             ),
         ];
@@ -411,10 +413,15 @@ mod tests {
     async fn the_test_run_fails_where_the_real_rotation_would_and_writes_nothing() {
         let value = json!({"username": "alice", "password": OLD_PASSWORD});
         let other = "arn:aws:secretsmanager:us-east-1:123456789012:secret:other-XyZ";
-        let mut no_symbols = Config::default();
+        let mut no_symbols = RotationSettings::default();
         no_symbols.generator.exclude_punctuation = true;
-        let cases: Vec<(&str, FakeIam, Config, Option<String>)> = vec![
-            ("UserNotFound", FakeIam::default(), Config::default(), None),
+        let cases: Vec<(&str, FakeIam, RotationSettings, Option<String>)> = vec![
+            (
+                "UserNotFound",
+                FakeIam::default(),
+                RotationSettings::default(),
+                None,
+            ),
             (
                 "BindingTagMissing",
                 {
@@ -422,7 +429,7 @@ mod tests {
                     iam.add_user("alice", None, Some(OLD_PASSWORD));
                     iam
                 },
-                Config::default(),
+                RotationSettings::default(),
                 None,
             ),
             (
@@ -432,7 +439,7 @@ mod tests {
                     iam.add_user("alice", Some(other), Some(OLD_PASSWORD));
                     iam
                 },
-                Config::default(),
+                RotationSettings::default(),
                 None,
             ),
             (
@@ -442,7 +449,7 @@ mod tests {
                     iam.add_user("alice", Some(ARN), None);
                     iam
                 },
-                Config::default(),
+                RotationSettings::default(),
                 None,
             ),
             (
@@ -458,7 +465,7 @@ mod tests {
             (
                 "SecretArnTooLong",
                 bound_user("alice"),
-                Config::default(),
+                RotationSettings::default(),
                 Some(long_arn()),
             ),
         ];
@@ -489,7 +496,7 @@ mod tests {
             hard_expiry: true,
             ..PasswordPolicy::iam_default()
         }));
-        let report = rotation(store, iam, Config::default())
+        let report = rotation(store, iam, RotationSettings::default())
             .test_secret(&event("testSecret"))
             .await
             .expect("a warning, not a failure");
@@ -505,7 +512,7 @@ mod tests {
     async fn a_pending_value_for_another_user_fails() {
         let (store, iam) = applied();
         store.set_value(TOKEN, json!({"username": "bob", "password": NEW_PASSWORD}));
-        let error = rotation(store, iam, Config::default())
+        let error = rotation(store, iam, RotationSettings::default())
             .test_secret(&event("testSecret"))
             .await
             .expect_err("fails");
@@ -516,7 +523,7 @@ mod tests {
     async fn test_on_a_secret_with_rotation_disabled_fails() {
         let (store, iam) = applied();
         store.set_rotation_enabled(false);
-        let error = rotation(store, iam, Config::default())
+        let error = rotation(store, iam, RotationSettings::default())
             .test_secret(&event("testSecret"))
             .await
             .expect_err("fails");

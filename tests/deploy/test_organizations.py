@@ -33,6 +33,8 @@ MEMBER_TEMPLATE = base.MEMBER_TEMPLATE
 CENTRAL_INVOKE = base.CENTRAL_INVOKE_TEMPLATE
 FORWARDING = base.FORWARDING
 README = base.README
+GUARANTEES = base.GUARANTEES_PAGE
+PERMISSIONS = base.PERMISSIONS_PAGE
 GUIDE = base.ORGANIZATIONS_GUIDE
 
 ORGANIZATION_ID = base.ORGANIZATION_ID
@@ -771,17 +773,19 @@ GUARDS = {
 }
 
 
-def test_the_readme_has_an_organisations_section_that_explains_each_of_the_three_guards():
-    section = base.markdown_section(README, "Organisations")
+def test_the_guarantees_page_has_an_organisations_section_that_explains_each_of_the_three_guards():
+    section = base.markdown_section(GUARANTEES, "Nobody outside the organisation can make the function act")
     assert len(section.split()) < 900, "concise: the walk-through is docs/organizations.md"
-    assert "](docs/organizations.md)" in section
+    assert "](organizations.md)" in section
+    assert "](docs/organizations.md)" in base.markdown_section(README, "What you can use it for")
     for guard, words in GUARDS.items():
         for word in words:
             assert word in section, (guard, word)
     assert "aws:PrincipalOrgID" in section, "why the invoke permission lists accounts"
+    central_stack = base.markdown_section(GUIDE, "1. Deploy the central stack")
     for name in ("OrganizationId", "MemberRoleName", "MemberExternalId", "AuditSchedule", "AuditAccounts", "AuditResetDrift"):
-        assert f"`{name}`" in section, name
-    # Each guard's refusal has a test, named in the README.
+        assert f"`{name}`" in central_stack, name
+    # Each guard's refusal has a test, named on the page.
     for test in ("test_the_central_role_is_refused_a_member_role_outside_the_organisation",
                  "test_secrets_manager_is_refused_on_behalf_of_an_account_that_is_not_listed",
                  "test_the_member_role_refuses_every_principal_but_the_central_role_and_a_wrong_external_id"):
@@ -810,8 +814,8 @@ def test_the_deployment_guide_and_the_design_link_the_organisations_guide():
     assert "IAM Password Audit Requested" in base.RESETS_DESIGN.read_text(encoding="utf-8")
 
 
-def test_the_readme_permissions_table_names_the_organisation_and_audit_statements():
-    table = base.markdown_section(README, "Permissions")
+def test_the_permissions_page_names_the_organisation_and_audit_statements():
+    table = base.markdown_section(PERMISSIONS, "The function's role")
     for sid in ORGANIZATION_SIDS | AUDIT_SIDS:
         assert f"| `{sid}`" in table, sid
     assert "aws:ResourceOrgID" in table

@@ -39,6 +39,9 @@ DEPLOY_GUIDE = ROOT / "docs" / "deploy.md"
 SELF_SERVICE_GUIDE = ROOT / "docs" / "self-service.md"
 RESETS_DESIGN = ROOT / "docs" / "resets.md"
 ORGANIZATIONS_GUIDE = ROOT / "docs" / "organizations.md"
+PERMISSIONS_PAGE = ROOT / "docs" / "permissions.md"
+CONFIGURATION_PAGE = ROOT / "docs" / "configuration.md"
+GUARANTEES_PAGE = ROOT / "docs" / "guarantees.md"
 MEMBER_TEMPLATE = ROOT / "member-role.yaml"
 CENTRAL_INVOKE_TEMPLATE = ROOT / "central-invoke.yaml"
 CARGO_TOML = ROOT / "Cargo.toml"
@@ -73,7 +76,7 @@ ACCOUNT_LEVEL_STATEMENTS = {
     "ListOrganizationAccounts": {"organizations:ListAccounts", "organizations:DescribeAccount"},
 }
 
-# The AWS calls the function makes, and nothing else (README.md, "Permissions").
+# The AWS calls the function makes, and nothing else (docs/permissions.md).
 # No kms:Encrypt: Secrets Manager reads with Decrypt and writes with GenerateDataKey.
 # The self-service strategy adds no action: it reads its credentials secrets with
 # secretsmanager:GetSecretValue, and signs GetUser and ChangePassword with the user's key.
@@ -639,10 +642,12 @@ def test_sam_validate_reads_the_checked_in_samconfig_and_passes(sam_cli):
     assert "is a valid SAM Template" in output
 
 
-def test_the_readme_states_a_minimum_sam_cli_version_no_newer_than_the_pinned_one():
+def test_the_deployment_guide_states_a_minimum_sam_cli_version_no_newer_than_the_pinned_one():
     pinned = pinned_sam_cli_version()
-    for path, text in ((README, markdown_section(README, "Install and deploy")), (DEPLOY_GUIDE, None)):
-        text = text if text is not None else path.read_text(encoding="utf-8")
+    # The README's deploy section sends readers to the guide's prerequisites.
+    assert "](docs/deploy.md)" in markdown_section(README, "Deploy")
+    for path in (DEPLOY_GUIDE,):
+        text = path.read_text(encoding="utf-8")
         minimums = re.findall(r"SAM CLI(?:\]\([^)]*\))?[*\s,]+(\d+\.\d+\.\d+) or later", text)
         assert minimums, f"{path.name} states no minimum SAM CLI version"
         assert all(version_tuple(v) <= version_tuple(pinned) for v in minimums), (minimums, pinned)
@@ -2038,7 +2043,7 @@ def test_the_cdk_app_grants_no_kms_encrypt(cdk_template):
 
 # Files whose relative links and file references must point into the repository.
 DOCUMENTS = [
-    README, DEPLOY_GUIDE, SELF_SERVICE_GUIDE, RESETS_DESIGN, ORGANIZATIONS_GUIDE, CDK_DIR / "README.md", TEMPLATE,
+    README, *sorted((ROOT / "docs").glob("*.md")), CDK_DIR / "README.md", TEMPLATE,
     FORWARDING, MEMBER_TEMPLATE, CENTRAL_INVOKE_TEMPLATE, EVENTS / "README.md",
 ]
 FILE_REFERENCE = r"[\w.-]+(?:/[\w.-]+)*\.(?:md|yaml|yml|toml|json|ts|py|txt|rs|lock)"
@@ -2155,18 +2160,18 @@ def test_the_deployment_guide_documents_packaging_and_publishing():
 
 
 def test_the_readme_and_the_guide_recommend_a_dedicated_user_path():
-    for text in (markdown_section(README, "Install and deploy"), DEPLOY_GUIDE.read_text(encoding="utf-8")):
+    for text in (markdown_section(README, "Deploy"), DEPLOY_GUIDE.read_text(encoding="utf-8")):
         assert "`/rotated/`" in text and "dedicated path" in text
-    assert "docs/deploy.md" in markdown_section(README, "Install and deploy")
+    assert "docs/deploy.md" in markdown_section(README, "Deploy")
 
 
-def test_the_readme_permissions_table_has_one_row_per_statement_with_its_actions(template, role_name):
+def test_the_permissions_page_has_one_row_per_statement_with_its_actions(template, role_name):
     by_sid = statements_for(
         template, role_name, CreateLoginProfile="true", KmsKeyArn=FAKE_KMS_KEY, SelfServiceStrategy="true",
         OrganizationId=ORGANIZATION_ID, **ALL_TRIGGERS_ON,
     )
     rows = {}
-    for line in markdown_section(README, "Permissions").splitlines():
+    for line in markdown_section(PERMISSIONS_PAGE, "The function's role").splitlines():
         cells = line.split(" | ")
         if line.startswith("| `") and len(cells) > 2:
             sid = re.search(r"`(\w+)`", cells[0]).group(1)

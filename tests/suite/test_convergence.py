@@ -13,7 +13,7 @@
 - Other keys of the secret come back byte for byte.
 - The limits users hit (a secret ARN longer than a tag value, passwords that expire
   before the next rotation) are named.
-- A rotation stopped midway is finished or cancelled safely the way the README says.
+- A rotation stopped midway is finished or cancelled safely the way docs/rotation.md says.
 """
 
 from __future__ import annotations
@@ -97,7 +97,7 @@ def test_the_wedge_sequence_of_the_review_now_completes(aws, function, rotation_
 def test_a_policy_tightened_between_create_and_set_is_refused_with_the_rule_and_iam_keeps_awscurrent(
         aws, function, rotation_token):
     """The pending password never reached IAM: the rotation cannot use it, says why, and IAM
-    still holds AWSCURRENT's password (the README's "cancel" procedure then starts afresh)."""
+    still holds AWSCURRENT's password (the "cancel" procedure of docs/rotation.md then starts afresh)."""
     with record_case(CATEGORY, bad_inputs=1):
         user = aws.bound_user("tightened-before-set")
         driver = SecretsManagerDriver(aws, function)
@@ -144,7 +144,7 @@ VALID_SETUPS = [setup_only_username, setup_profile_to_create, setup_console_crea
 
 
 @pytest.mark.parametrize("arrange", [pytest.param(a, id=a.__name__[6:].replace("_", "-")) for a in VALID_SETUPS])
-def test_the_test_run_passes_for_every_setup_the_readme_calls_valid_and_writes_nothing(
+def test_the_test_run_passes_for_every_setup_the_docs_call_valid_and_writes_nothing(
         aws, make_lambda, rotation_token, arrange):
     with record_case(CATEGORY):
         user, config = arrange(aws)
@@ -358,7 +358,7 @@ def test_passwords_that_expire_before_the_next_rotation_are_warned_about_in_the_
         assert_converged(aws, user, record, old_password=INITIAL_PASSWORD)
 
 
-# -- 7. A rotation stopped midway: finish or cancel, as the README says -------------------------------------
+# -- 7. A rotation stopped midway: finish or cancel, as docs/rotation.md says -------------------------------
 
 def test_a_rotation_stopped_after_set_secret_is_finished_by_invoking_finish_secret(aws, function, rotation_token):
     with record_case(CATEGORY):
