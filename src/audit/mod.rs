@@ -10,7 +10,7 @@
 //! `2 + w + ⌈U/1000⌉ + ⌈S/100⌉ + P` calls: the report (`w` more reads while IAM
 //! generates it), `U` IAM users, `S` secrets, `P` bound secrets with a rotation
 //! pending; plus `⌈F/10⌉` `PutEvents` for `F` findings and one `AssumeRole` per member
-//! account per hour per process (docs/audit.md measures it).
+//! account per hour per process (docs/performance.md measures it).
 //!
 //! Across accounts ([`run`]) the scheduled request fans out: one asynchronous
 //! invocation of this same function per account (`lambda:InvokeFunction`,

@@ -11,9 +11,9 @@ use crate::audit::ports::{
     UserDirectory,
 };
 use crate::audit::{AuditSettings, Auditor};
+use crate::binding::BINDING_TAG;
 use crate::reset::fakes::{FakeAws, FUNCTION, SECRET};
 use crate::reset::{ResetSettings, Resetter};
-use crate::binding::BINDING_TAG;
 
 const HOME: &str = "123456789012";
 const MEMBER: &str = "222222222222";

@@ -60,7 +60,7 @@ RESET_ACTIONS = {
 }
 # Only when OutcomeEventBusName is set.
 OUTCOME_ACTIONS = {"events:PutEvents"}
-# The audit (docs/audit.md), on by default (AuditSchedule): the credential report, the users
+# The audit (docs/organizations.md), on by default (AuditSchedule): the credential report, the users
 # with their tags, and the secrets' metadata. Account-level calls: no ARN to scope them to.
 AUDIT_IAM_READS = {"iam:GenerateCredentialReport", "iam:GetCredentialReport", "iam:GetAccountAuthorizationDetails"}
 AUDIT_ACTIONS = AUDIT_IAM_READS | {"secretsmanager:ListSecrets"}
