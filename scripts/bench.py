@@ -14,8 +14,12 @@ Runs the release binary through the local Lambda Runtime API against the emulato
 - organisations: the calls of a rotation in a member account (through the member role),
   the audit's calls per account and per audited user, and a fleet of rotations across
   member accounts run by several processes, counting AssumeRole per account;
-- fleet: 500 secrets by 50 processes under an IAM request-rate limit (scripts/bench_fleet.py).
-Run it with `make bench`; it rewrites the tables between the markers of docs/performance.md.
+- fleet: 500 secrets by 50 processes under an IAM request-rate limit (scripts/bench_fleet.py),
+  in the function's own account and across member accounts;
+- the audit's grid: accounts (1, 50, 500) by console users per account (10, 500, 2,000)
+  under the same IAM limit (scripts/bench_audit.py).
+Run it with `make bench`; it rewrites the tables between the markers of docs/performance.md
+(the organisation's tables between their own markers there).
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ from harness.runtime_api import FUNCTION_ARN  # noqa: E402
 from rotation_emulator import start_emulator  # noqa: E402
 
 sys.path.insert(0, str(REPO / "scripts"))
+import bench_audit  # noqa: E402
 import bench_coldstart  # noqa: E402
 import bench_fleet  # noqa: E402
 import tls_terminator  # noqa: E402
@@ -50,6 +55,8 @@ import tls_terminator  # noqa: E402
 PERFORMANCE_PAGE = REPO / "docs" / "performance.md"
 PAGE_BEGIN = "<!-- make bench: begin -->"
 PAGE_END = "<!-- make bench: end -->"
+ORGANISATION_BEGIN = "<!-- make bench: organisation begin -->"
+ORGANISATION_END = "<!-- make bench: organisation end -->"
 AUDIT = {"source": "iam-password-rotation", "detail-type": "IAM Password Audit Requested", "detail": {}}
 
 
@@ -133,17 +140,18 @@ def organisation_calls(aws: Aws, url: str, binary: Path, accounts: int = 2, per_
     warm = [c["action"] for c in aws.control.calls() if c["action"] != "RotateSecret"]
     # The audit: one more console user per account, so the per-user cost shows as a difference.
     aws.control.clear_calls()
-    small = function.invoke(AUDIT)
+    one_account = {**AUDIT, "detail": {"accounts": [MEMBERS[0]]}}  # audited in this invocation
+    small = function.invoke(one_account)
     assert small.ok, small
     small_calls = aws.control.counts(account=MEMBERS[0])
     org.client("iam", MEMBERS[0]).create_user(UserName="org-extra")
     org.client("iam", MEMBERS[0]).create_login_profile(UserName="org-extra", Password="Extra-Passw0rd!")
     aws.control.expire_credential_report(MEMBERS[0])  # IAM keeps a report 4 hours: make a new one
     aws.control.clear_calls()
-    large = function.invoke(AUDIT)
+    large = function.invoke(one_account)
     assert large.ok, large
     large_calls = aws.control.counts(account=MEMBERS[0])
-    audited = {a["Account"]: a["ConsoleUsers"] for a in large.body["Audit"]["Audited"]}
+    audited = {MEMBERS[0]: large.body["Audit"]["ConsoleUsers"]}
     function.stop()
 
     # The fleet: secrets across the member accounts, rotated by several warm processes.
@@ -264,7 +272,8 @@ def measure(binary: Path, runs: int, fleet_secrets: int, fleet_processes: int) -
         f"({warm_cross.count('AssumeRole')} `AssumeRole`) |",
         f"| the audit, per account | {sum(fixed.values())}: {listed(fixed)} (+ 1 `AssumeRole` per member account "
         f"per hour per process) |",
-        f"| the audit, per console user audited | {sum(per_user.values())}: {listed(per_user)} |",
+        f"| the audit, per console user audited | {sum(per_user.values())}{': ' + listed(per_user) if per_user else ''} "
+        f"(users are read a page at a time: [the organisation's tables](#the-audit-at-organisation-scale)) |",
         f"| {org_fleet['rotations']} rotations in {org_fleet['accounts']} member accounts by "
         f"{org_fleet['processes']} processes | `AssumeRole`: "
         f"{', '.join(f'{n} for {a}' for a, n in sorted(org_fleet['assume_role'].items()))} "
@@ -284,6 +293,40 @@ def measure(binary: Path, runs: int, fleet_secrets: int, fleet_processes: int) -
     return lines
 
 
+def organisation_tables(binary: Path, fleet_secrets: int, fleet_processes: int, fleet_accounts: int) -> list[str]:
+    """docs/performance.md's tables: the audit's grid (scripts/bench_audit.py, with its
+    linearity check), and the fleet in the function's own account beside the same fleet
+    spread over member accounts (scripts/bench_fleet.py), on their own emulator."""
+    emulator = start_emulator()
+    aws = Aws(emulator.url)
+    try:
+        grid = bench_audit.run_grid(aws, emulator.url, binary, check=True)
+        aws.control.reset()
+        single = bench_fleet.run_fleet(aws, emulator.url, binary, secrets=fleet_secrets, processes=fleet_processes)
+        aws.control.reset()
+        across = bench_fleet.run_fleet(aws, emulator.url, binary, secrets=fleet_secrets, processes=fleet_processes,
+                                       prefix="org", accounts=fleet_accounts)
+    finally:
+        emulator.stop()
+    assumed = sorted(across["assume_role"].values())
+    return [
+        f"Measured by `make bench` ({time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores, the cargo-lambda "
+        f"`bootstrap` for x86_64, against the local emulator).", "",
+        *bench_audit.markdown(grid), "",
+        f"The fleet: {fleet_secrets} rotations by {fleet_processes} warm processes, IAM limited to "
+        f"{single['rate']:g} calls/s, in the function's own account and spread over {fleet_accounts} member "
+        f"accounts (the central function, the member role assumed once per account per process).", "",
+        "| run | IAM limit | total | floor (IAM calls / rate) | ratio | IAM calls | throttled | "
+        "failed steps (absorbed) | failed rotations | IAM != AWSCURRENT | IAM in neither AWSCURRENT nor AWSPENDING |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+        bench_fleet.describe("the function's own account", single),
+        bench_fleet.describe(f"{fleet_accounts} member accounts", across), "",
+        f"`AssumeRole` across the member accounts: {sum(assumed)} in {len(assumed)} accounts "
+        f"({assumed[0]}-{assumed[-1]} per account; at most one per account per process per credential lifetime, "
+        f"{fleet_processes} processes).",
+    ]
+
+
 def first_build() -> tuple[float, float]:
     """Seconds from a fresh clone of this repository (HEAD) to `make demo` finishing (the
     demo build), then for `make build` in that clone (the deployable `bootstrap`): its own
@@ -301,11 +344,19 @@ def first_build() -> tuple[float, float]:
         return demo, time.monotonic() - started
 
 
+def write_between(begin_marker: str, end_marker: str, lines: list[str]) -> None:
+    """Replace the text between these markers of docs/performance.md with these lines (the
+    markers are appended to the page if it lacks them)."""
+    text = PERFORMANCE_PAGE.read_text(encoding="utf-8") if PERFORMANCE_PAGE.exists() else ""
+    if begin_marker not in text or end_marker not in text:
+        text = text.rstrip("\n") + f"\n\n{begin_marker}\n{end_marker}\n"
+    begin, end = text.index(begin_marker) + len(begin_marker), text.index(end_marker)
+    PERFORMANCE_PAGE.write_text(text[:begin] + "\n" + "\n".join(lines) + "\n" + text[end:], encoding="utf-8")
+
+
 def write_page(lines: list[str]) -> None:
     """Replace the generated tables of docs/performance.md with these."""
-    text = PERFORMANCE_PAGE.read_text(encoding="utf-8")
-    begin, end = text.index(PAGE_BEGIN) + len(PAGE_BEGIN), text.index(PAGE_END)
-    PERFORMANCE_PAGE.write_text(text[:begin] + "\n" + "\n".join(lines) + "\n" + text[end:], encoding="utf-8")
+    write_between(PAGE_BEGIN, PAGE_END, lines)
 
 
 def main() -> int:
@@ -315,6 +366,9 @@ def main() -> int:
     parser.add_argument("--fleet-secrets", type=int, default=500)
     parser.add_argument("--fleet-processes", type=int, default=50)
     parser.add_argument("--print-only", action="store_true", help="print the tables only")
+    parser.add_argument("--no-organisation", action="store_true",
+                        help="skip the audit's grid and the fleet across accounts (minutes)")
+    parser.add_argument("--fleet-accounts", type=int, default=10)
     parser.add_argument("--first-build", action="store_true",
                         help="also time a fresh clone to `make demo` finishing (minutes)")
     args = parser.parse_args()
@@ -329,6 +383,13 @@ def main() -> int:
     if not args.print_only:
         write_page(lines)
         print("\ndocs/performance.md: tables rewritten")
+    if not args.no_organisation:
+        tables = organisation_tables(Path(args.binary).resolve(), args.fleet_secrets, args.fleet_processes,
+                                     args.fleet_accounts)
+        print("\n".join(tables))
+        if not args.print_only:
+            write_between(ORGANISATION_BEGIN, ORGANISATION_END, tables)
+            print("\ndocs/performance.md: the organisation's tables rewritten")
     return 0
 
 

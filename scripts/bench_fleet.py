@@ -13,10 +13,18 @@ failed rotations. The floor is the time IAM's limit alone needs: IAM calls let t
 Afterwards every user's IAM password must equal its secret's AWSCURRENT password (and, after
 a failed rotation, at least be AWSPENDING's).
 
+Across accounts (`accounts` > 0, `--accounts N`): the secrets are spread over N member
+accounts of an emulated organisation and the processes run as the central function (signed
+as the central role, the member role set): Secrets Manager starts each rotation in the
+member account (`RotateSecret` there, which hands the function a `RotationToken`), and each
+process assumes the member role once per account for the credentials' lifetime; the
+`AssumeRole` calls per account are reported.
+
 Run alone: `python scripts/bench_fleet.py --binary target/lambda/iam-password-rotation/bootstrap`
 measures the harness without a limit (its own floor), then the limited fleet with the
 function's default retry configuration (standard, 8 attempts) and with the SDK's adaptive
-retry mode (8 attempts);
+retry mode (8 attempts), then (with `--accounts N`) the default configuration across N
+member accounts;
 `--retry` chooses the configurations, `--secrets`, `--processes`, `--rate`, `--burst` the fleet.
 """
 
@@ -36,7 +44,11 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO / "tests" / "emulator"))
 
+from emulator_testlib import (CENTRAL, CENTRAL_ROLE, EXTERNAL_ID, MEMBER_ROLE, MEMBERS, make_client,  # noqa: E402
+                              policy_document, role_arn)
 from harness import Aws, BoundUser, LocalLambda, SecretsManagerDriver  # noqa: E402
+from harness.organizations import Organization  # noqa: E402
+from harness.runtime_api import FUNCTION_ARN  # noqa: E402
 from rotation_emulator import start_emulator  # noqa: E402
 
 # Secrets Manager restarts a failed rotation from createSecret; a few times is what it does.
@@ -73,6 +85,60 @@ def seed(aws: Aws, prefix: str, count: int) -> list[BoundUser]:
         return list(pool.map(lambda i: aws.bound_user(f"{prefix}-{i:04d}"), range(count)))
 
 
+class MemberAccounts:
+    """The fleet's secrets spread over member accounts of an emulated organisation."""
+
+    def __init__(self, aws: Aws, url: str, count: int) -> None:
+        self.aws = aws
+        self.org = Organization(aws)
+        extra = [f"6{i:011d}" for i in range(max(0, count - len(MEMBERS)))]
+        self.accounts = [*MEMBERS, *extra][:count]
+        aws.control.seed_organization(CENTRAL, self.accounts)
+        for account in extra:
+            make_client(_Url(url), "iam", account=account).create_role(
+                RoleName=MEMBER_ROLE,
+                AssumeRolePolicyDocument=policy_document({
+                    "Effect": "Allow", "Principal": {"AWS": role_arn(CENTRAL, CENTRAL_ROLE)},
+                    "Action": "sts:AssumeRole", "Condition": {"StringEquals": {"sts:ExternalId": EXTERNAL_ID}}}),
+            )
+        self.where: dict = {}  # secret ARN -> account
+
+    def seed(self, prefix: str, count: int) -> list[BoundUser]:
+        def one(i: int) -> BoundUser:
+            account = self.accounts[i % len(self.accounts)]
+            user = self.org.bound_user(account, f"{prefix}-{i:04d}")
+            self.where[user.secret_arn] = account
+            return user
+
+        with ThreadPoolExecutor(SEED_THREADS) as pool:
+            return list(pool.map(one, range(count)))
+
+    def start(self, user: BoundUser) -> tuple[str, str]:
+        """``RotateSecret`` in the user's account: (ClientRequestToken, RotationToken)."""
+        self.org.client("secretsmanager", self.where[user.secret_arn]).rotate_secret(
+            SecretId=user.secret_arn, RotationLambdaARN=FUNCTION_ARN, RotationRules={"AutomaticallyAfterDays": 30})
+        rotation = next(r for r in reversed(self.aws.control.rotations()) if r["SecretArn"] == user.secret_arn)
+        return rotation["ClientRequestToken"], rotation["RotationToken"]
+
+    def password(self, user: BoundUser) -> str:
+        return self.org.password(self.where[user.secret_arn], user.username)
+
+    def held_values(self, user: BoundUser) -> list:
+        account = self.where[user.secret_arn]
+        values = []
+        for stage in ("AWSCURRENT", "AWSPENDING"):
+            try:
+                values.append(self.org.value(account, user.secret_arn, stage)["password"])
+            except Exception:  # noqa: BLE001 - no AWSPENDING version
+                pass
+        return values
+
+
+class _Url:
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+
 def start_processes(url: str, binary: Path, count: int, env: dict) -> list[LocalLambda]:
     """``count`` function processes, each started and polling for its first event (warm)."""
     functions = [LocalLambda(url, config=env, binary=binary, timeout=FUNCTION_TIMEOUT) for _ in range(count)]
@@ -86,7 +152,7 @@ def start_processes(url: str, binary: Path, count: int, env: dict) -> list[Local
 
 def run_fleet(aws: Aws, url: str, binary: Path, secrets: int = 500, processes: int = 50,
               rate: Optional[float] = DEFAULT_RATE, burst: Optional[int] = None, env: Optional[dict] = None,
-              prefix: str = "fleet") -> dict:
+              prefix: str = "fleet", accounts: int = 0) -> dict:
     """Rotate ``secrets`` new secrets with ``processes`` warm processes under an IAM limit of
     ``rate`` calls per second (bursts of ``burst``, default one second's worth; ``rate``
     None or 0: no limit). ``env``: the function's extra environment (``retry_env``).
@@ -101,10 +167,14 @@ def run_fleet(aws: Aws, url: str, binary: Path, secrets: int = 500, processes: i
     ``mismatches``, the users whose IAM password is not their secret's AWSCURRENT one (a
     failed rotation may leave IAM on AWSPENDING's, for Secrets Manager's next attempt to
     finish); ``unreachable``, those whose IAM password is in neither (must be empty);
-    ``calls``, every AWS call of the window.
+    ``calls``, every AWS call of the window. With ``accounts``: the secrets are spread over
+    that many member accounts (see the module's doc), and ``assume_role`` counts the
+    ``AssumeRole`` calls per account.
     """
-    users = seed(aws, prefix, secrets)
-    functions = start_processes(url, binary, processes, env or {})
+    members = MemberAccounts(aws, url, accounts) if accounts else None
+    users = members.seed(prefix, secrets) if members else seed(aws, prefix, secrets)
+    config = members.org.config(**(env or {})) if members else (env or {})
+    functions = start_processes(url, binary, processes, config)
     work: "queue.Queue[BoundUser]" = queue.Queue()
     for user in users:
         work.put(user)
@@ -118,9 +188,9 @@ def run_fleet(aws: Aws, url: str, binary: Path, secrets: int = 500, processes: i
                 user = work.get_nowait()
             except queue.Empty:
                 return
-            token = driver.start(user.secret_arn)
+            token, rotation_token = members.start(user) if members else (driver.start(user.secret_arn), None)
             started = time.monotonic()
-            record = driver.run_steps(user.secret_arn, token, max_attempts=ROTATION_ATTEMPTS)
+            record = driver.run_steps(user.secret_arn, token, rotation_token, max_attempts=ROTATION_ATTEMPTS)
             with lock:
                 records.append(record)
                 windows.append((started, time.monotonic()))
@@ -149,10 +219,15 @@ def run_fleet(aws: Aws, url: str, binary: Path, secrets: int = 500, processes: i
     failed = [result for result in results if not result.ok]
     mismatches, unreachable = [], []
     for user in users:
-        password = aws.iam_password(user.username)
-        if password != aws.value(user.secret_arn)["password"]:
+        if members:
+            password, held = members.password(user), members.held_values(user)
+            current = held[0] if held else None
+        else:
+            password, current = aws.iam_password(user.username), aws.value(user.secret_arn)["password"]
+            held = None
+        if password != current:
             mismatches.append(user.username)
-            if password not in aws.held_values(user.secret_arn):
+            if password not in (held if held is not None else aws.held_values(user.secret_arn)):
                 unreachable.append(user.username)
     return {
         "secrets": secrets,
@@ -173,6 +248,8 @@ def run_fleet(aws: Aws, url: str, binary: Path, secrets: int = 500, processes: i
         "mismatches": mismatches,
         "unreachable": unreachable,
         "calls": calls,
+        "accounts": accounts,
+        "assume_role": aws.control.assume_role_counts() if members else {},
     }
 
 
@@ -197,6 +274,8 @@ def main() -> int:
                         help="retry configurations to measure under the limit, comma-separated: "
                              "'default' or MODE[:ATTEMPTS], e.g. adaptive:5, standard:8")
     parser.add_argument("--no-baseline", action="store_true", help="skip the run without a limit")
+    parser.add_argument("--accounts", type=int, default=0,
+                        help="also run the default configuration across this many member accounts")
     args = parser.parse_args()
     binary = Path(args.binary)
     try:
@@ -204,16 +283,19 @@ def main() -> int:
     except ValueError as error:
         parser.error(str(error))
 
-    plan = [] if args.no_baseline else [("no limit (harness floor), default retry", None, {})]
-    plan += [(f"IAM limited, {spec} retry", args.rate or None, env) for spec, env in retries.items()]
+    plan = [] if args.no_baseline else [("no limit (harness floor), default retry", None, {}, 0)]
+    plan += [(f"IAM limited, {spec} retry", args.rate or None, env, 0) for spec, env in retries.items()]
+    if args.accounts:
+        plan.append((f"IAM limited, default retry, {args.accounts} member accounts", args.rate or None, {},
+                     args.accounts))
     emulator = start_emulator()
     aws = Aws(emulator.url)
     runs = []
     try:
-        for index, (name, rate, env) in enumerate(plan):
+        for index, (name, rate, env, accounts) in enumerate(plan):
             aws.control.reset()  # same start for every run: moto's lookups scan every secret
             run = run_fleet(aws, emulator.url, binary, args.secrets, args.processes, rate, args.burst,
-                            env, prefix=f"fleet{index}")
+                            env, prefix=f"fleet{index}", accounts=accounts)
             runs.append((name, run))
             print(f"done: {name}: {run['seconds']:.1f} s", file=sys.stderr, flush=True)
     finally:
@@ -233,6 +315,10 @@ def main() -> int:
         print(f"\n{name}: {env}; {calls} AWS calls in {run['seconds']:.1f} s ({calls / run['seconds']:.0f}/s), "
               f"IAM {run['iam_calls'] / run['seconds']:.1f}/s let through; "
               f"{run['restarted_rotations']} rotations restarted; slowest answered step {run['slowest_step_seconds']:.1f} s")
+        if run["assume_role"]:
+            counts = sorted(run["assume_role"].values())
+            print(f"  AssumeRole: {sum(counts)} in {len(counts)} accounts ({counts[0]}-{counts[-1]} per account, "
+                  f"{run['processes']} processes)")
         for error, count in run["step_errors"].most_common(5):
             print(f"  {count} x {error}")
     ok = all(run["failed_rotations"] == 0 and not run["mismatches"] and not run["unreachable"] for _, run in runs)

@@ -6,7 +6,7 @@
 //! - a rotation step (`Step`, `SecretId`, `ClientRequestToken`) from Secrets
 //!   Manager → [`rotation`]: the four steps over two ports;
 //! - the audit request the daily schedule sends → [`audit`]: reconcile IAM's
-//!   credential report with the secrets, account by account;
+//!   credential report with the secrets, one account per invocation;
 //! - any other EventBridge event (`source`, `detail-type`, `detail`) → [`reset`]:
 //!   decide whether to start a rotation now, later, or not at all.
 //!
@@ -42,14 +42,14 @@ use serde_json::{json, Value};
 
 use accounts::ports::MemberAccounts;
 use accounts::{route_event, route_step, Account, Route};
-use audit::ports::{CredentialReports, SecretInventory};
-use audit::{AccountAudit, AuditRequest, Auditor, Finding, FindingKind};
+use audit::ports::{AccountHandlers, CredentialReports, SecretInventory, UserDirectory};
+use audit::{AuditRequest, Auditor};
 pub use config::Config;
 pub use error::RotationError;
 pub use event::{RotationEvent, Step};
 use outcome::{metrics, OutcomeEvent, OutcomeEvents};
 use reset::ports::{RotationControl, Schedules, Users};
-use reset::{Decision, ResetReport, ResetRequest, Resetter};
+use reset::{ResetReport, ResetRequest, Resetter};
 pub use rotation::{Outcome, Rotator, StepReport, Warning};
 
 /// Everything that acts in one account: the rotation, the resets and the audit.
@@ -60,6 +60,27 @@ pub struct Handlers<S, I, U, R, Sch> {
     pub resetter: Resetter<U, R, Sch>,
     /// The audit of the account.
     pub auditor: Auditor<U, R>,
+}
+
+impl<S, I, U, R, Sch> AccountHandlers for Handlers<S, I, U, R, Sch>
+where
+    S: Send + Sync,
+    I: Send + Sync,
+    U: Users + CredentialReports + UserDirectory,
+    R: RotationControl + SecretInventory,
+    Sch: Schedules,
+{
+    type Users = U;
+    type Secrets = R;
+    type Schedules = Sch;
+
+    fn auditor(&self) -> &Auditor<U, R> {
+        &self.auditor
+    }
+
+    fn resetter(&self) -> &Resetter<U, R, Sch> {
+        &self.resetter
+    }
 }
 
 /// The handlers of one account, shared by every invocation that acts there.
@@ -80,7 +101,7 @@ impl<S, I, U, R, Sch, O, M> App<S, I, U, R, Sch, O, M>
 where
     S: ports::SecretStore,
     I: ports::LoginProfiles + ports::SelfService,
-    U: Users + CredentialReports,
+    U: Users + CredentialReports + UserDirectory,
     R: RotationControl + SecretInventory,
     Sch: Schedules,
     O: OutcomeEvents,
@@ -101,9 +122,14 @@ where
         let payload = &event.payload;
         if AuditRequest::is_audit(payload) {
             let request = AuditRequest::from_value(payload).inspect_err(rejected)?;
-            return Ok(self
-                .audit(&request, home_handlers, &home, function_arn)
-                .await);
+            let invocation = audit::run::Invocation {
+                home_handlers,
+                home: &home,
+                members: &self.members,
+                outcomes: &self.outcomes,
+                function_arn,
+            };
+            return Ok(audit::run::handle(&invocation, &request).await);
         }
         if ResetRequest::is_eventbridge(payload) {
             if let Some(requests) = ResetRequest::by_account(payload).inspect_err(rejected)? {
@@ -204,7 +230,7 @@ where
                 "reset failed"
             );
         })?;
-        let events = self.record_decisions(&request, &report);
+        let events = reset::record_decisions(&request, &report);
         self.publish(&events).await;
         answer(&report)
     }
@@ -241,7 +267,7 @@ where
                     })?,
                 Err(error) => refused_report(request, &error),
             };
-            let events = self.record_decisions(request, &report);
+            let events = reset::record_decisions(request, &report);
             self.publish(&events).await;
             match &mut all {
                 Some(all) => {
@@ -257,193 +283,9 @@ where
         }
     }
 
-    /// Audits every account the request, the settings or the organisation name: one
-    /// log line and outcome event per finding, a metric line per account, one summary.
-    /// An account that cannot be audited is itself a finding; the audit goes on.
-    async fn audit(
-        &self,
-        request: &AuditRequest,
-        home_handlers: &Shared<S, I, U, R, Sch>,
-        home: &Account,
-        function_arn: &str,
-    ) -> Value {
-        let settings = home_handlers.auditor.settings();
-        let reset_drift = request.reset_drift.unwrap_or(settings.reset_drift);
-        let mut findings: Vec<Finding> = Vec::new();
-        let accounts = match request
-            .accounts
-            .clone()
-            .or_else(|| settings.accounts.clone())
-        {
-            Some(ids) => ids,
-            None if self.members.enabled() => match self.members.organization_accounts().await {
-                Ok(mut ids) => {
-                    ids.retain(|id| *id != home.id);
-                    ids.insert(0, home.id.clone());
-                    ids
-                }
-                Err(error) => {
-                    findings.push(unreachable_finding(&home.id, &error));
-                    vec![home.id.clone()]
-                }
-            },
-            None => vec![home.id.clone()],
-        };
-        let mut audited = Vec::new();
-        let mut resets = Vec::new();
-        for id in &accounts {
-            let route = Route::of_account(id, home);
-            let result = match self
-                .handlers_for(&route, &format!("account {id}"), home_handlers, home)
-                .await
-            {
-                Ok(handlers) => handlers
-                    .auditor
-                    .audit(id, function_arn)
-                    .await
-                    .map(|audit| (handlers, audit)),
-                Err(error) => Err(error),
-            };
-            let (handlers, audit) = match result {
-                Ok(found) => found,
-                Err(error) => {
-                    findings.push(unreachable_finding(id, &error));
-                    continue;
-                }
-            };
-            println!(
-                "{}",
-                metrics::audit_line(
-                    id,
-                    audit.console_users as u64,
-                    &count_by_kind(&audit.findings)
-                )
-            );
-            if reset_drift {
-                for finding in audit
-                    .findings
-                    .iter()
-                    .filter(|f| f.kind == FindingKind::PasswordDrift)
-                {
-                    let Some(secret) = &finding.secret else {
-                        continue;
-                    };
-                    let reset = ResetRequest::audit(secret, finding.changed, request.dry_run);
-                    match handlers.resetter.handle(&reset, function_arn).await {
-                        Ok(report) => {
-                            let events = self.record_decisions(&reset, &report);
-                            self.publish(&events).await;
-                            resets.push(response(&report));
-                        }
-                        Err(error) => {
-                            tracing::error!(trigger = "audit", secret = %secret, error_type = error.error_type(), error = %error, "reset failed");
-                            resets.push(json!({"SecretId": secret, "Decision": "failed", "ErrorType": error.error_type()}));
-                        }
-                    }
-                }
-            }
-            findings.extend(audit.findings.iter().cloned());
-            audited.push(audit);
-        }
-        let summary = summary(&accounts, &audited, &findings);
-        self.report_audit(&accounts, &audited, &findings, &summary)
-            .await;
-        audit_response(&accounts, &audited, &findings, &resets, summary)
-    }
-
-    /// The audit's log lines and outcome events: one per finding, and the summary.
-    async fn report_audit(
-        &self,
-        accounts: &[String],
-        audited: &[AccountAudit],
-        findings: &[Finding],
-        summary: &str,
-    ) {
-        let mut events = Vec::with_capacity(findings.len() + 1);
-        for finding in findings {
-            let (user, secret) = (
-                finding.user.as_deref().unwrap_or(""),
-                finding.secret.as_deref().unwrap_or(""),
-            );
-            tracing::warn!(finding = finding.kind.as_str(), account = %finding.account, user, secret, detail = %finding.detail, "audit finding");
-            events.push(OutcomeEvent {
-                detail_type: outcome::AUDIT_FINDING,
-                user: finding.user.clone(),
-                secret_arn: finding.secret.clone(),
-                trigger: "audit".into(),
-                decision: finding.kind.as_str().into(),
-                account: Some(finding.account.clone()),
-                detail: Some(finding.detail.clone()),
-                ..OutcomeEvent::default()
-            });
-        }
-        tracing::info!(
-            accounts = accounts.len(),
-            audited = audited.len(),
-            findings = findings.len(),
-            summary,
-            "audit summary"
-        );
-        events.push(OutcomeEvent {
-            detail_type: outcome::AUDIT_SUMMARY,
-            trigger: "audit".into(),
-            decision: if findings.is_empty() {
-                "clean".into()
-            } else {
-                "findings".into()
-            },
-            detail: Some(summary.to_owned()),
-            ..OutcomeEvent::default()
-        });
-        self.publish(&events).await;
-    }
-
-    /// One log line, one metric line and one outcome event per decision.
-    fn record_decisions(&self, request: &ResetRequest, report: &ResetReport) -> Vec<OutcomeEvent> {
-        let trigger = request.trigger.as_str();
-        report
-            .decisions
-            .iter()
-            .map(|decided| {
-                let (decision, detail, error_type) = match &decided.decision {
-                    Ok(decision) => (decision.as_str(), decision.detail(), None),
-                    Err(error) => ("refused", error.to_string(), Some(error.error_type())),
-                };
-                let user = decided.user.as_deref().unwrap_or("");
-                let secret = decided.secret.as_deref().unwrap_or("");
-                let event_id = request.event_id.as_deref().unwrap_or("");
-                if let Some(error_type) = error_type {
-                    tracing::warn!(trigger, user, secret, event_id, decision, error_type, detail = %detail, dry_run = report.dry_run, "reset refused");
-                } else {
-                    tracing::info!(trigger, user, secret, event_id, decision, detail = %detail, dry_run = report.dry_run, "reset decided");
-                }
-                println!("{}", metrics::reset_line(trigger, decision));
-                OutcomeEvent {
-                    detail_type: outcome::RESET_DECISION,
-                    user: decided.user.clone(),
-                    secret_arn: decided.secret.clone(),
-                    version: match &decided.decision {
-                        Ok(Decision::RotationStarted(version)) => Some(version.clone()),
-                        _ => None,
-                    },
-                    trigger: trigger.into(),
-                    principal: request.principal.clone(),
-                    event_id: request.event_id.clone(),
-                    decision: if report.dry_run { format!("dry_run:{decision}") } else { decision.into() },
-                    error_type: error_type.map(str::to_owned),
-                    ..OutcomeEvent::default()
-                }
-            })
-            .collect()
-    }
-
     /// Outcome events are a report: failing to put them never fails the invocation.
     async fn publish(&self, events: &[OutcomeEvent]) {
-        for chunk in events.chunks(10) {
-            if let Err(error) = self.outcomes.publish(chunk).await {
-                tracing::warn!(error_type = error.error_type(), error = %error, "outcome events not published");
-            }
-        }
+        outcome::publish(&self.outcomes, events).await;
     }
 }
 
@@ -525,73 +367,4 @@ fn refused_report(request: &ResetRequest, error: &RotationError) -> ResetReport 
 /// The log line of an invocation refused before anything was read or written.
 fn rejected(error: &RotationError) {
     tracing::error!(error_type = error.error_type(), error = %error, "rejected the invocation");
-}
-
-/// An account the audit could not read: a finding, not a failure of the audit.
-fn unreachable_finding(account: &str, error: &RotationError) -> Finding {
-    Finding {
-        kind: FindingKind::AccountUnreachable,
-        account: account.to_owned(),
-        user: None,
-        secret: None,
-        detail: format!("{}: {error}", error.error_type()),
-        changed: None,
-    }
-}
-
-/// How many findings of each kind, every kind listed.
-fn count_by_kind(findings: &[Finding]) -> Vec<(&'static str, u64)> {
-    FindingKind::ALL
-        .iter()
-        .map(|kind| {
-            let count = findings.iter().filter(|f| f.kind == *kind).count();
-            (kind.as_str(), count as u64)
-        })
-        .collect()
-}
-
-/// The one-line summary: accounts, users, and findings by kind.
-fn summary(accounts: &[String], audited: &[AccountAudit], findings: &[Finding]) -> String {
-    let users: usize = audited.iter().map(|a| a.console_users).sum();
-    let enrolled: usize = audited.iter().map(|a| a.enrolled).sum();
-    let by_kind: Vec<String> = count_by_kind(findings)
-        .iter()
-        .map(|(kind, count)| format!("{kind}={count}"))
-        .collect();
-    format!(
-        "{} of {} accounts audited, {users} console users, {enrolled} enrolled, {} findings: {}",
-        audited.len(),
-        accounts.len(),
-        findings.len(),
-        by_kind.join(" ")
-    )
-}
-
-/// The audit invocation's answer.
-fn audit_response(
-    accounts: &[String],
-    audited: &[AccountAudit],
-    findings: &[Finding],
-    resets: &[Value],
-    summary: String,
-) -> Value {
-    let per_account: Vec<Value> = audited
-        .iter()
-        .map(|audit| {
-            json!({
-                "Account": audit.account,
-                "ConsoleUsers": audit.console_users,
-                "Enrolled": audit.enrolled,
-                "ReportGenerated": audit.report_generated.map(|t| humantime::format_rfc3339_seconds(t).to_string()),
-            })
-        })
-        .collect();
-    let listed: Vec<Value> = findings
-        .iter()
-        .map(|f| json!({"Kind": f.kind.as_str(), "Account": f.account, "User": f.user, "SecretId": f.secret, "Detail": f.detail}))
-        .collect();
-    json!({
-        "Audit": {"Accounts": accounts, "Audited": per_account, "Findings": listed, "Resets": resets,
-                  "Summary": summary},
-    })
 }

@@ -5,12 +5,19 @@ use std::time::Duration;
 
 use aws_sdk_iam::config::retry::RetryConfig;
 use aws_sdk_iam::operation::generate_credential_report::GenerateCredentialReportOutput;
+use aws_sdk_iam::operation::get_account_authorization_details::GetAccountAuthorizationDetailsOutput;
 use aws_sdk_iam::operation::get_account_password_policy::GetAccountPasswordPolicyOutput;
 use aws_sdk_iam::operation::get_credential_report::GetCredentialReportOutput;
 use aws_sdk_iam::operation::get_user::{GetUserError, GetUserOutput};
 use aws_sdk_iam::operation::update_login_profile::UpdateLoginProfileOutput;
-use aws_sdk_iam::types::{PasswordPolicy as AwsPasswordPolicy, Tag, User};
+use aws_sdk_iam::types::{EntityType, PasswordPolicy as AwsPasswordPolicy, Tag, User, UserDetail};
+use aws_sdk_lambda::operation::invoke::InvokeOutput;
+use aws_sdk_lambda::types::InvocationType;
+use aws_sdk_organizations::operation::describe_account::{
+    DescribeAccountError, DescribeAccountOutput,
+};
 use aws_sdk_organizations::operation::list_accounts::ListAccountsOutput;
+use aws_sdk_organizations::types::error::AccountNotFoundException;
 use aws_sdk_organizations::types::{Account as OrgAccount, AccountStatus};
 use aws_sdk_secretsmanager::operation::describe_secret::DescribeSecretOutput;
 use aws_sdk_secretsmanager::operation::get_secret_value::GetSecretValueError;
@@ -32,7 +39,7 @@ use iam_password_rotation::accounts::ports::MemberAccounts;
 use iam_password_rotation::accounts::{Account, MemberRoleSettings};
 use iam_password_rotation::adapters::iam::with_retry_classifiers;
 use iam_password_rotation::adapters::{AssumedRoles, IamLoginProfiles, SecretsManagerStore};
-use iam_password_rotation::audit::ports::{CredentialReports, SecretInventory};
+use iam_password_rotation::audit::ports::{CredentialReports, SecretInventory, UserDirectory};
 use iam_password_rotation::password::CharClass;
 use iam_password_rotation::ports::{
     AccessKey, LoginProfiles, PutOutcome, SecretStore, SelfService,
@@ -885,4 +892,141 @@ async fn whoami_sends_get_user_without_a_name_and_reads_the_account_from_the_use
         ("alice", "222222222222")
     );
     assert_eq!(rule.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn users_and_their_tags_are_read_a_thousand_a_page_with_the_user_filter() {
+    let user = |name: &str, path: &str, tag: Option<&str>| {
+        let mut detail = UserDetail::builder().user_name(name).path(path);
+        if let Some(value) = tag {
+            detail = detail.tags(
+                Tag::builder()
+                    .key("password-rotation:secret-arn")
+                    .value(value)
+                    .build()
+                    .expect("tag"),
+            );
+        }
+        detail.build()
+    };
+    let first = mock!(aws_sdk_iam::Client::get_account_authorization_details)
+        .match_requests(|req| {
+            req.filter() == [EntityType::User]
+                && req.max_items() == Some(1000)
+                && req.marker().is_none()
+        })
+        .then_output(move || {
+            GetAccountAuthorizationDetailsOutput::builder()
+                .user_detail_list(user("alice", "/", Some(ARN)))
+                .is_truncated(true)
+                .marker("m-2")
+                .build()
+        });
+    let second = mock!(aws_sdk_iam::Client::get_account_authorization_details)
+        .match_requests(|req| req.marker() == Some("m-2") && req.filter() == [EntityType::User])
+        .then_output(move || {
+            GetAccountAuthorizationDetailsOutput::builder()
+                .user_detail_list(user("bob", "/ops/", None))
+                .is_truncated(false)
+                .build()
+        });
+    let iam = IamLoginProfiles::new(mock_client!(
+        aws_sdk_iam,
+        RuleMode::Sequential,
+        [&first, &second]
+    ));
+    let users = iam.users_with_tags().await.expect("listed");
+    assert_eq!(
+        users
+            .iter()
+            .map(|u| (
+                u.name.as_str(),
+                u.path.as_str(),
+                u.tags
+                    .get("password-rotation:secret-arn")
+                    .map(String::as_str)
+            ))
+            .collect::<Vec<_>>(),
+        vec![("alice", "/", Some(ARN)), ("bob", "/ops/", None)]
+    );
+    assert_eq!((first.num_calls(), second.num_calls()), (1, 1));
+}
+
+#[tokio::test]
+async fn an_accounts_audit_is_started_as_an_asynchronous_invocation_of_the_function_itself() {
+    const FUNCTION: &str = "arn:aws:lambda:us-east-1:123456789012:function:rotation";
+    let invoke = mock!(aws_sdk_lambda::Client::invoke)
+        .match_requests(|req| {
+            req.function_name() == Some(FUNCTION)
+                && req.invocation_type() == Some(&InvocationType::Event)
+                && req.payload().map(|p| p.as_ref())
+                    == Some(br#"{"detail":{"accounts":["222222222222"]}}"#.as_slice())
+        })
+        .then_output(|| InvokeOutput::builder().status_code(202).build());
+    let roles =
+        roles(mock_client!(aws_sdk_sts, [])).with_lambda(mock_client!(aws_sdk_lambda, [&invoke]));
+    roles
+        .start_audit(
+            FUNCTION,
+            &serde_json::json!({"detail": {"accounts": ["222222222222"]}}),
+        )
+        .await
+        .expect("started");
+    assert_eq!(invoke.num_calls(), 1);
+}
+
+#[tokio::test]
+async fn an_account_is_in_the_organisation_when_describe_account_finds_it_active() {
+    let active = mock!(aws_sdk_organizations::Client::describe_account)
+        .match_requests(|req| req.account_id() == Some("222222222222"))
+        .then_output(|| {
+            DescribeAccountOutput::builder()
+                .account(
+                    OrgAccount::builder()
+                        .id("222222222222")
+                        .status(AccountStatus::Active)
+                        .build(),
+                )
+                .build()
+        });
+    let suspended = mock!(aws_sdk_organizations::Client::describe_account)
+        .match_requests(|req| req.account_id() == Some("555555555555"))
+        .then_output(|| {
+            DescribeAccountOutput::builder()
+                .account(
+                    OrgAccount::builder()
+                        .id("555555555555")
+                        .status(AccountStatus::Suspended)
+                        .build(),
+                )
+                .build()
+        });
+    let unknown = mock!(aws_sdk_organizations::Client::describe_account)
+        .match_requests(|req| req.account_id() == Some("444444444444"))
+        .then_error(|| {
+            DescribeAccountError::AccountNotFoundException(
+                AccountNotFoundException::builder()
+                    .message("no such account")
+                    .build(),
+            )
+        });
+    let organizations = mock_client!(
+        aws_sdk_organizations,
+        RuleMode::MatchAny,
+        [&active, &suspended, &unknown]
+    );
+    let roles: AssumedRoles<String> =
+        AssumedRoles::with_clients(&sdk_config(), mock_client!(aws_sdk_sts, []), organizations);
+    assert!(roles
+        .is_organization_account("222222222222")
+        .await
+        .expect("read"));
+    assert!(!roles
+        .is_organization_account("555555555555")
+        .await
+        .expect("read"));
+    assert!(!roles
+        .is_organization_account("444444444444")
+        .await
+        .expect("read"));
 }

@@ -3,6 +3,8 @@
 use std::future::Future;
 use std::sync::Arc;
 
+use serde_json::Value;
+
 use crate::error::Result;
 
 use super::Account;
@@ -18,6 +20,19 @@ pub trait MemberAccounts: Send + Sync {
 
     /// The organisation's active accounts (`organizations:ListAccounts`), for the audit.
     fn organization_accounts(&self) -> impl Future<Output = Result<Vec<String>>> + Send;
+
+    /// Whether `account` is an active account of the organisation
+    /// (`organizations:DescribeAccount`): one call, whatever the organisation's size.
+    fn is_organization_account(&self, account: &str) -> impl Future<Output = Result<bool>> + Send;
+
+    /// Starts the audit of one account in an invocation of its own: `payload` is
+    /// sent to `function_arn` (this function) asynchronously (`lambda:InvokeFunction`,
+    /// `InvocationType=Event`); Lambda queues it and answers at once.
+    fn start_audit(
+        &self,
+        function_arn: &str,
+        payload: &Value,
+    ) -> impl Future<Output = Result<()>> + Send;
 
     /// The handlers for `account`. The role is assumed once per account and its
     /// credentials kept while they last; [`crate::RotationError::MemberRoleRefused`]

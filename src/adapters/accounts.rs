@@ -1,4 +1,5 @@
-//! [`MemberAccounts`] over STS `AssumeRole` and Organizations `ListAccounts`.
+//! [`MemberAccounts`] over STS `AssumeRole`, Organizations `ListAccounts` and
+//! `DescribeAccount`, and Lambda `Invoke` (the audit's fan-out).
 //!
 //! One session per member account, kept for its credentials' lifetime: every step,
 //! reset and audit in that account in this process reuses it, so STS sees one
@@ -12,8 +13,12 @@ use aws_config::identity::IdentityCache;
 use aws_config::SdkConfig;
 use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_credential_types::Credentials;
+use aws_sdk_lambda::primitives::Blob;
+use aws_sdk_lambda::types::InvocationType;
 use aws_sdk_organizations::types::AccountStatus;
 use aws_sdk_sts::error::ProvideErrorMetadata;
+
+use serde_json::Value;
 
 use super::api_error;
 use crate::accounts::ports::MemberAccounts;
@@ -39,6 +44,8 @@ pub struct AssumedRoles<H> {
     /// STS and Organizations, built only with a member role: a function serving its
     /// own account never pays for them.
     clients: Option<(aws_sdk_sts::Client, aws_sdk_organizations::Client)>,
+    /// Lambda, to start the audit of one account in an invocation of its own.
+    lambda: Option<aws_sdk_lambda::Client>,
     member: Option<(MemberRoleSettings, Build<H>)>,
     sessions: Mutex<HashMap<String, Session<H>>>,
 }
@@ -49,6 +56,7 @@ impl<H> AssumedRoles<H> {
         Self {
             base: base.clone(),
             clients: None,
+            lambda: None,
             member: None,
             sessions: Mutex::new(HashMap::new()),
         }
@@ -66,6 +74,12 @@ impl<H> AssumedRoles<H> {
         }
     }
 
+    /// The same, starting per-account audits through a given Lambda client.
+    pub fn with_lambda(mut self, lambda: aws_sdk_lambda::Client) -> Self {
+        self.lambda = Some(lambda);
+        self
+    }
+
     /// Serves member accounts through `settings`' role, with handlers from `build`.
     pub fn with_member_role(
         mut self,
@@ -77,6 +91,9 @@ impl<H> AssumedRoles<H> {
                 aws_sdk_sts::Client::new(&self.base),
                 aws_sdk_organizations::Client::new(&self.base),
             ));
+        }
+        if self.lambda.is_none() {
+            self.lambda = Some(aws_sdk_lambda::Client::new(&self.base));
         }
         self.member = Some((settings, Box::new(build)));
         self
@@ -112,6 +129,47 @@ impl<H: Send + Sync> MemberAccounts for AssumedRoles<H> {
             );
         }
         Ok(accounts)
+    }
+
+    async fn is_organization_account(&self, account: &str) -> Result<bool> {
+        let Some((_, organizations)) = &self.clients else {
+            return Ok(false);
+        };
+        match organizations
+            .describe_account()
+            .account_id(account)
+            .send()
+            .await
+        {
+            Ok(output) => Ok(output
+                .account()
+                .is_some_and(|found| found.status() == Some(&AccountStatus::Active))),
+            Err(error)
+                if error
+                    .as_service_error()
+                    .is_some_and(|e| e.is_account_not_found_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(error) => Err(api_error("organizations", "DescribeAccount", &error)),
+        }
+    }
+
+    async fn start_audit(&self, function_arn: &str, payload: &Value) -> Result<()> {
+        let Some(lambda) = &self.lambda else {
+            return Err(RotationError::InvalidConfig(
+                "cross-account rotation is off (MEMBER_ROLE_NAME is not set)".into(),
+            ));
+        };
+        lambda
+            .invoke()
+            .function_name(function_arn)
+            .invocation_type(InvocationType::Event)
+            .payload(Blob::new(payload.to_string()))
+            .send()
+            .await
+            .map_err(|error| api_error("lambda", "Invoke", &error))?;
+        Ok(())
     }
 
     async fn handlers(&self, account: &Account) -> Result<Arc<H>> {

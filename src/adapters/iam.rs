@@ -1,5 +1,5 @@
 //! [`LoginProfiles`], [`SelfService`], the resets' [`Users`] and the audit's
-//! [`CredentialReports`] over `aws-sdk-iam`.
+//! [`CredentialReports`] and [`UserDirectory`] over `aws-sdk-iam`.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -11,12 +11,13 @@ use aws_sdk_iam::error::ProvideErrorMetadata;
 use aws_sdk_iam::operation::change_password::ChangePasswordError;
 use aws_sdk_iam::operation::create_login_profile::CreateLoginProfileError;
 use aws_sdk_iam::operation::update_login_profile::UpdateLoginProfileError;
+use aws_sdk_iam::types::EntityType;
 use aws_sdk_iam::Client;
 use secrecy::{ExposeSecret, SecretString};
 
 use super::api_error;
 use crate::accounts::Account;
-use crate::audit::ports::{CredentialReports, RawCredentialReport};
+use crate::audit::ports::{CredentialReports, ListedUser, RawCredentialReport, UserDirectory};
 use crate::error::{Result, RotationError};
 use crate::password::{CharClass, PasswordPolicy};
 use crate::ports::{
@@ -392,5 +393,37 @@ impl CredentialReports for IamLoginProfiles {
                 Err(error) => return Err(api_error(SERVICE, "GetCredentialReport", &error)),
             }
         }
+    }
+}
+
+/// Users a page of `GetAccountAuthorizationDetails` holds at most (IAM's `MaxItems`).
+pub const USERS_PER_PAGE: i32 = 1000;
+
+impl UserDirectory for IamLoginProfiles {
+    async fn users_with_tags(&self) -> Result<Vec<ListedUser>> {
+        let mut users = Vec::new();
+        let mut pages = self
+            .client
+            .get_account_authorization_details()
+            .filter(EntityType::User)
+            .max_items(USERS_PER_PAGE)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page =
+                page.map_err(|error| api_error(SERVICE, "GetAccountAuthorizationDetails", &error))?;
+            users.extend(page.user_detail_list().iter().map(|user| {
+                ListedUser {
+                    name: user.user_name().unwrap_or_default().to_owned(),
+                    path: user.path().unwrap_or("/").to_owned(),
+                    tags: user
+                        .tags()
+                        .iter()
+                        .map(|tag| (tag.key().to_owned(), tag.value().to_owned()))
+                        .collect(),
+                }
+            }));
+        }
+        Ok(users)
     }
 }

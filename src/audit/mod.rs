@@ -1,33 +1,49 @@
 //! The audit: a scheduled reconciliation of IAM's console passwords against their
-//! secrets, account by account. EventBridge delivers CloudTrail events on a best
-//! effort basis; the audit finds what the events missed.
+//! secrets, one account per invocation. EventBridge delivers CloudTrail events on a
+//! best effort basis; the audit finds what the events missed.
 //!
-//! For each console user under the audited path (IAM's credential report: who has
-//! a password, and when it last changed) it reads the user's binding tag (`GetUser`)
-//! and judges the secret the tag names from `ListSecrets` (never a secret's value).
-//! Findings are identifiers and dates; the function's caller logs and publishes
-//! them, and may start a reset for each drifted user.
+//! In one account ([`Auditor`]) it reads, a page at a time, IAM's credential report
+//! (who has a console password, and when it last changed), every user with its tags
+//! (`GetAccountAuthorizationDetails`, users only: the binding tag without one `GetUser`
+//! per user) and every secret's metadata (`ListSecrets`, never a value), then judges
+//! each console user under the audited path. Per account that is
+//! `2 + w + ⌈U/1000⌉ + ⌈S/100⌉ + P` calls: the report (`w` more reads while IAM
+//! generates it), `U` IAM users, `S` secrets, `P` bound secrets with a rotation
+//! pending; plus `⌈F/10⌉` `PutEvents` for `F` findings and one `AssumeRole` per member
+//! account per hour per process (docs/performance.md measures it).
+//!
+//! Across accounts ([`run`]) the scheduled request fans out: one asynchronous
+//! invocation of this same function per account (`lambda:InvokeFunction`,
+//! `InvocationType=Event`, on the function's own ARN). Chosen over EventBridge
+//! Scheduler (one schedule to create and delete per account per day, and a role to
+//! pass) and over SQS (a queue, its policy, an event source mapping and a dead-letter
+//! queue to deploy and secure): Lambda's asynchronous queue already retries, takes an
+//! on-failure destination, and needs nothing but the permission to invoke the
+//! function itself. Each account then has the
+//! whole timeout to itself, and an account that times out costs only its own findings.
+//! The request an invocation receives is never trusted for scope: see [`run`].
 
 pub mod event;
 pub mod finding;
 pub mod ports;
 pub mod report;
+pub mod run;
 pub mod settings;
 
 #[cfg(test)]
 mod tests;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, SystemTime};
 
 use crate::binding::{same_function, BINDING_TAG};
-use crate::error::{Result, RotationError};
+use crate::error::Result;
 use crate::ports::{AWSCURRENT, AWSPENDING};
-use crate::reset::ports::{RotationControl, Users};
+use crate::reset::ports::RotationControl;
 
 pub use event::AuditRequest;
 pub use finding::{Finding, FindingKind};
-use ports::{CredentialReports, SecretInventory, SecretSummary};
+use ports::{CredentialReports, FindingSink, SecretInventory, SecretSummary, UserDirectory};
 use report::ReportRow;
 pub use settings::AuditSettings;
 
@@ -49,8 +65,29 @@ pub struct AccountAudit {
     pub console_users: usize,
     /// Of them, users with a binding tag.
     pub enrolled: usize,
-    /// What is wrong.
-    pub findings: Vec<Finding>,
+    /// How many findings of each kind.
+    pub found: BTreeMap<FindingKind, u64>,
+}
+
+impl AccountAudit {
+    /// Counts `finding` and hands it to `sink`.
+    async fn report(&mut self, sink: &mut impl FindingSink, finding: Finding) {
+        *self.found.entry(finding.kind).or_default() += 1;
+        sink.found(finding).await;
+    }
+
+    /// How many findings of each kind, every kind listed.
+    pub fn counts(&self) -> Vec<(&'static str, u64)> {
+        FindingKind::ALL
+            .iter()
+            .map(|kind| (kind.as_str(), self.found.get(kind).copied().unwrap_or(0)))
+            .collect()
+    }
+
+    /// Every finding.
+    pub fn total(&self) -> u64 {
+        self.found.values().sum()
+    }
 }
 
 /// Audits one account through its ports.
@@ -63,7 +100,7 @@ pub struct Auditor<U, R> {
 
 impl<U, R> Auditor<U, R>
 where
-    U: Users + CredentialReports,
+    U: CredentialReports + UserDirectory,
     R: RotationControl + SecretInventory,
 {
     /// An auditor over the given ports; built once per process (and per member account).
@@ -81,11 +118,31 @@ where
         &self.settings
     }
 
-    /// Audits `account` (the account these ports act in). `function_arn` is this
-    /// function: the rotation function bound secrets must name.
-    pub async fn audit(&self, account: &str, function_arn: &str) -> Result<AccountAudit> {
+    /// Audits `account` (the account these ports act in), handing each finding to
+    /// `sink` as soon as it is judged. `function_arn` is this function: the rotation
+    /// function bound secrets must name.
+    ///
+    /// Reads first, a page at a time (the credential report, every user with its
+    /// tags, every secret's metadata), then judges each console user under the path;
+    /// only a secret with a pending version costs one more call. An error stops the
+    /// audit of this account; what was handed to `sink` stays handed.
+    pub async fn audit_into(
+        &self,
+        account: &str,
+        function_arn: &str,
+        sink: &mut impl FindingSink,
+    ) -> Result<AccountAudit> {
         let raw = self.users.credential_report().await?;
         let rows = report::parse(&raw.csv)?;
+        let path = &self.settings.user_path;
+        let mut tags: HashMap<String, HashMap<String, String>> = self
+            .users
+            .users_with_tags()
+            .await?
+            .into_iter()
+            .filter(|user| user.path.starts_with(path.as_str()))
+            .map(|user| (user.name, user.tags))
+            .collect();
         let secrets: HashMap<String, SecretSummary> = self
             .secrets
             .list_secrets()
@@ -98,18 +155,15 @@ where
             report_generated: raw.generated,
             console_users: 0,
             enrolled: 0,
-            findings: Vec::new(),
+            found: BTreeMap::new(),
         };
-        let path = &self.settings.user_path;
         for row in rows
             .iter()
             .filter(|row| row.password_enabled && row.path().starts_with(path.as_str()))
         {
-            let user = match self.users.get_user(&row.user).await {
-                Ok(user) => user,
-                // Deleted since the report was generated: nothing left to audit.
-                Err(RotationError::UserNotFound { .. }) => continue,
-                Err(error) => return Err(error),
+            // Not listed: deleted since the report was generated, nothing left to audit.
+            let Some(user_tags) = tags.remove(&row.user) else {
+                continue;
             };
             audit.console_users += 1;
             let finding = |kind, secret: Option<&str>, detail: String| Finding {
@@ -120,34 +174,52 @@ where
                 detail,
                 changed: None,
             };
-            let Some(bound_to) = user.tags.get(BINDING_TAG) else {
-                audit.findings.push(finding(
-                    FindingKind::NotEnrolled,
-                    None,
-                    format!(
+            let Some(bound_to) = user_tags.get(BINDING_TAG) else {
+                audit
+                    .report(
+                        sink,
+                        finding(
+                            FindingKind::NotEnrolled,
+                            None,
+                            format!(
                         "console user {0} has no {BINDING_TAG} tag: no secret holds its password; enrol it with `python3 scripts/enrolment.py enrol --stack <stack> {0}`",
                         row.user
                     ),
-                ));
+                        ),
+                    )
+                    .await;
                 continue;
             };
             audit.enrolled += 1;
             match secrets.get(bound_to).filter(|secret| !secret.deleted) {
-                None => audit.findings.push(finding(
+                None => audit.report(sink, finding(
                     FindingKind::SecretMissing,
                     Some(bound_to),
                     format!("the binding tag names secret {bound_to}, which does not exist in account {account} or is scheduled for deletion"),
-                )),
+                )).await,
                 Some(secret) => {
-                    for (kind, detail, changed) in self.judge(row, secret, function_arn).await? {
+                    for (kind, detail, changed) in self.judge(row, secret, function_arn, sink).await? {
                         let mut found = finding(kind, Some(&secret.arn), detail);
                         found.changed = changed;
-                        audit.findings.push(found);
+                        audit.report(sink, found).await;
                     }
                 }
             }
         }
         Ok(audit)
+    }
+
+    /// Audits `account` and returns its findings with the counts.
+    pub async fn audit(
+        &self,
+        account: &str,
+        function_arn: &str,
+    ) -> Result<(AccountAudit, Vec<Finding>)> {
+        let mut findings = Vec::new();
+        let audit = self
+            .audit_into(account, function_arn, &mut findings)
+            .await?;
+        Ok((audit, findings))
     }
 
     /// The findings about one bound user's secret.
@@ -156,6 +228,7 @@ where
         row: &ReportRow,
         secret: &SecretSummary,
         function_arn: &str,
+        sink: &mut impl FindingSink,
     ) -> Result<Vec<(FindingKind, String, Option<SystemTime>)>> {
         let now = (self.now)();
         let mut found = Vec::new();
@@ -183,6 +256,7 @@ where
             .map(|(id, _)| id.clone());
         let mut in_progress = false;
         if let Some(pending) = pending {
+            sink.before_call().await;
             let versions = self.secrets.versions(&secret.arn).await?;
             let started = versions
                 .iter()

@@ -6,9 +6,12 @@ use std::time::{Duration, SystemTime};
 
 use secrecy::SecretString;
 
-use super::ports::{CredentialReports, RawCredentialReport, SecretInventory, SecretSummary};
+use super::ports::{
+    CredentialReports, ListedUser, RawCredentialReport, SecretInventory, SecretSummary,
+    UserDirectory,
+};
 use super::*;
-use crate::ports::{IamUser, RotationRules, SecretMetadata};
+use crate::ports::{RotationRules, SecretMetadata};
 use crate::reset::ports::{RotateOutcome, VersionInfo};
 
 const FUNCTION: &str = "arn:aws:lambda:us-east-1:123456789012:function:rotation";
@@ -30,6 +33,8 @@ struct Account {
     tags: HashMap<String, String>,
     secrets: Vec<SecretSummary>,
     versions: Vec<VersionInfo>,
+    /// Users in the credential report that IAM no longer lists.
+    deleted: Vec<String>,
     calls: Arc<Mutex<Vec<String>>>,
 }
 
@@ -64,17 +69,23 @@ impl CredentialReports for Account {
     }
 }
 
-impl Users for Account {
-    async fn get_user(&self, user: &str) -> crate::error::Result<IamUser> {
-        self.call("GetUser");
-        let mut tags = HashMap::new();
-        if let Some(secret) = self.tags.get(user) {
-            tags.insert(BINDING_TAG.to_owned(), secret.clone());
-        }
-        Ok(IamUser {
-            name: user.to_owned(),
-            tags,
-        })
+impl UserDirectory for Account {
+    async fn users_with_tags(&self) -> crate::error::Result<Vec<ListedUser>> {
+        self.call("GetAccountAuthorizationDetails");
+        Ok(self
+            .users
+            .iter()
+            .filter(|(user, _, _)| !self.deleted.contains(user))
+            .map(|(user, path, _)| ListedUser {
+                name: user.clone(),
+                path: path.clone(),
+                tags: self
+                    .tags
+                    .get(user)
+                    .map(|secret| HashMap::from([(BINDING_TAG.to_owned(), secret.clone())]))
+                    .unwrap_or_default(),
+            })
+            .collect())
     }
 }
 
@@ -125,29 +136,58 @@ fn healthy() -> Account {
     account
 }
 
-async fn audit(account: &Account) -> AccountAudit {
-    let mut auditor = Auditor::new(account.clone(), account.clone(), AuditSettings::default());
-    auditor.now = now;
-    auditor
-        .audit("222222222222", FUNCTION)
-        .await
-        .expect("audited")
+/// What the audit of one account returned and handed to its sink.
+struct Audited {
+    audit: AccountAudit,
+    findings: Vec<Finding>,
 }
 
-fn kinds(audit: &AccountAudit) -> Vec<FindingKind> {
-    audit.findings.iter().map(|f| f.kind).collect()
+async fn audit(account: &Account) -> Audited {
+    let mut auditor = Auditor::new(account.clone(), account.clone(), AuditSettings::default());
+    auditor.now = now;
+    let (audit, findings) = auditor
+        .audit("222222222222", FUNCTION)
+        .await
+        .expect("audited");
+    Audited { audit, findings }
+}
+
+fn kinds(audited: &Audited) -> Vec<FindingKind> {
+    audited.findings.iter().map(|f| f.kind).collect()
 }
 
 #[tokio::test]
-async fn a_healthy_bound_user_has_no_finding_and_costs_one_get_user() {
+async fn a_healthy_bound_user_has_no_finding_and_the_reads_are_three_whatever_the_users() {
     let account = healthy();
-    let audit = audit(&account).await;
-    assert_eq!(kinds(&audit), vec![]);
-    assert_eq!((audit.console_users, audit.enrolled), (1, 1));
+    let audited = audit(&account).await;
+    assert_eq!(kinds(&audited), vec![]);
     assert_eq!(
-        *account.calls.lock().expect("lock"),
-        vec!["GetCredentialReport", "ListSecrets", "GetUser"]
+        (audited.audit.console_users, audited.audit.enrolled),
+        (1, 1)
     );
+    let reads = vec![
+        "GetCredentialReport",
+        "GetAccountAuthorizationDetails",
+        "ListSecrets",
+    ];
+    assert_eq!(*account.calls.lock().expect("lock"), reads);
+    let mut many = healthy();
+    for i in 0..50 {
+        many.users
+            .push((format!("u{i}"), "/".into(), Some(NOW - 10)));
+    }
+    let audited = audit(&many).await;
+    assert_eq!(audited.audit.console_users, 51);
+    assert_eq!(*many.calls.lock().expect("lock"), reads);
+}
+
+#[tokio::test]
+async fn a_user_in_the_report_that_iam_no_longer_lists_is_not_audited() {
+    let mut account = healthy();
+    account.deleted.push("alice".into());
+    let audited = audit(&account).await;
+    assert_eq!(kinds(&audited), vec![]);
+    assert_eq!(audited.audit.console_users, 0);
 }
 
 #[tokio::test]
@@ -156,6 +196,7 @@ async fn a_password_changed_after_the_last_rotation_is_drift_with_its_time() {
     account.users[0].2 = Some(NOW - 60);
     let audit = audit(&account).await;
     assert_eq!(kinds(&audit), vec![FindingKind::PasswordDrift]);
+    assert_eq!(audit.audit.found[&FindingKind::PasswordDrift], 1);
     assert_eq!(audit.findings[0].changed, Some(at(NOW - 60)));
     assert_eq!(audit.findings[0].secret.as_deref(), Some(SECRET));
     assert_eq!(audit.findings[0].user.as_deref(), Some("alice"));
@@ -234,9 +275,7 @@ async fn console_users_without_a_binding_tag_are_reported_and_others_are_not_loo
     let audit = audit(&account).await;
     assert_eq!(kinds(&audit), vec![FindingKind::NotEnrolled]);
     assert_eq!(audit.findings[0].user.as_deref(), Some("bob"));
-    assert_eq!((audit.console_users, audit.enrolled), (2, 1));
-    let calls = account.calls.lock().expect("lock").clone();
-    assert_eq!(calls.iter().filter(|c| *c == "GetUser").count(), 2);
+    assert_eq!((audit.audit.console_users, audit.audit.enrolled), (2, 1));
 }
 
 #[tokio::test]
@@ -254,10 +293,10 @@ async fn only_users_under_the_audited_path_are_audited() {
         },
     );
     auditor.now = now;
-    let audit = auditor
+    let (audit, findings) = auditor
         .audit("222222222222", FUNCTION)
         .await
         .expect("audited");
     assert_eq!(audit.console_users, 1);
-    assert_eq!(audit.findings[0].user.as_deref(), Some("bob"));
+    assert_eq!(findings[0].user.as_deref(), Some("bob"));
 }

@@ -69,3 +69,13 @@ pub trait OutcomeEvents: Send + Sync {
     /// One `PutEvents` with these events (at most 10).
     fn publish(&self, events: &[OutcomeEvent]) -> impl Future<Output = Result<()>> + Send;
 }
+
+/// Publishes `events` ten to a `PutEvents`. Outcome events are a report: failing to
+/// put them never fails the invocation, it is logged.
+pub async fn publish(outcomes: &impl OutcomeEvents, events: &[OutcomeEvent]) {
+    for chunk in events.chunks(10) {
+        if let Err(error) = outcomes.publish(chunk).await {
+            tracing::warn!(error_type = error.error_type(), error = %error, "outcome events not published");
+        }
+    }
+}

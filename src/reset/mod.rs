@@ -28,6 +28,7 @@ use sha2::{Digest, Sha256};
 
 use crate::binding::{check_binding, same_function, unqualified, BINDING_TAG};
 use crate::error::{Result, RotationError};
+use crate::outcome::{self, metrics, OutcomeEvent};
 use crate::ports::{SecretMetadata, AWSCURRENT, AWSPENDING};
 use crate::secret::{SecretValue, CREDENTIALS_KEY};
 pub use event::{Fact, ResetRequest, Subject, Trigger};
@@ -501,6 +502,45 @@ fn not_ours(trigger: Trigger, error: &RotationError) -> Option<Decision> {
         _ => return None,
     };
     Some(Decision::Skipped(why.into()))
+}
+
+/// One log line, one metric line and one outcome event per decision.
+pub fn record_decisions(request: &ResetRequest, report: &ResetReport) -> Vec<OutcomeEvent> {
+    let trigger = request.trigger.as_str();
+    report
+        .decisions
+        .iter()
+        .map(|decided| {
+            let (decision, detail, error_type) = match &decided.decision {
+                Ok(decision) => (decision.as_str(), decision.detail(), None),
+                Err(error) => ("refused", error.to_string(), Some(error.error_type())),
+            };
+            let user = decided.user.as_deref().unwrap_or("");
+            let secret = decided.secret.as_deref().unwrap_or("");
+            let event_id = request.event_id.as_deref().unwrap_or("");
+            if let Some(error_type) = error_type {
+                tracing::warn!(trigger, user, secret, event_id, decision, error_type, detail = %detail, dry_run = report.dry_run, "reset refused");
+            } else {
+                tracing::info!(trigger, user, secret, event_id, decision, detail = %detail, dry_run = report.dry_run, "reset decided");
+            }
+            println!("{}", metrics::reset_line(trigger, decision));
+            OutcomeEvent {
+                detail_type: outcome::RESET_DECISION,
+                user: decided.user.clone(),
+                secret_arn: decided.secret.clone(),
+                version: match &decided.decision {
+                    Ok(Decision::RotationStarted(version)) => Some(version.clone()),
+                    _ => None,
+                },
+                trigger: trigger.into(),
+                principal: request.principal.clone(),
+                event_id: request.event_id.clone(),
+                decision: if report.dry_run { format!("dry_run:{decision}") } else { decision.into() },
+                error_type: error_type.map(str::to_owned),
+                ..OutcomeEvent::default()
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]

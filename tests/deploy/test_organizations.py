@@ -387,7 +387,9 @@ def test_the_member_role_mirrors_the_central_roles_least_privilege_statements(me
     for sid in shared:
         assert base.actions_of(mine[sid]) == base.actions_of(central[sid]), sid
     # What only the central account does: logs, schedules, outcome events, member roles.
-    central_only = {a for sid in set(central) - shared for a in base.actions_of(central[sid])}
+    # (The audit's fan-out invokes the central function, as InvokeThisFunctionToStartRotations does.)
+    central_only = {a for sid in set(central) - shared - {"InvokeThisFunctionToAuditEachAccount"}
+                    for a in base.actions_of(central[sid])}
     assert not central_only & {a for s in mine.values() for a in base.actions_of(s)}
     granted = {a for s in mine.values() for a in base.actions_of(s)}
     assert granted <= base.EXPECTED_ACTIONS - base.ORGANIZATION_ACTIONS - base.OUTCOME_ACTIONS
@@ -506,11 +508,23 @@ def test_list_organization_accounts_is_granted_only_for_an_audit_of_the_whole_or
     assert ("ListOrganizationAccounts" in statements) is lists
     if lists:
         assert statements["ListOrganizationAccounts"] == {
-            "Sid": "ListOrganizationAccounts", "Effect": "Allow", "Action": "organizations:ListAccounts", "Resource": "*",
+            "Sid": "ListOrganizationAccounts", "Effect": "Allow",
+            "Action": ["organizations:ListAccounts", "organizations:DescribeAccount"], "Resource": "*",
         }
     assert "AssumeMemberRolesInOrganizationOnly" in statements
     no_audit = central_role(template, OrganizationId=ORGANIZATION_ID, AuditSchedule="")
     assert "ListOrganizationAccounts" not in no_audit and not AUDIT_SIDS & set(no_audit)
+
+
+def test_the_audit_may_invoke_only_this_function_and_only_to_fan_out_across_an_organisation(template):
+    statements = central_role(template, OrganizationId=ORGANIZATION_ID)
+    fan_out = statements["InvokeThisFunctionToAuditEachAccount"]
+    assert base.actions_of(fan_out) == {"lambda:InvokeFunction"}
+    assert fan_out["Resource"] == CENTRAL_FUNCTION_ARN
+    assert "Condition" not in fan_out
+    assert "InvokeThisFunctionToAuditEachAccount" not in central_role(template)
+    assert "InvokeThisFunctionToAuditEachAccount" not in central_role(
+        template, OrganizationId=ORGANIZATION_ID, AuditSchedule="")
 
 
 def test_the_function_gets_the_member_role_and_the_external_id_only_with_an_organisation(template):

@@ -60,19 +60,20 @@ RESET_ACTIONS = {
 }
 # Only when OutcomeEventBusName is set.
 OUTCOME_ACTIONS = {"events:PutEvents"}
-# The audit (docs/organizations.md), on by default (AuditSchedule): the credential report
-# and the secrets' metadata. Account-level calls: they have no ARN to scope them to.
-AUDIT_IAM_READS = {"iam:GenerateCredentialReport", "iam:GetCredentialReport"}
+# The audit (docs/organizations.md), on by default (AuditSchedule): the credential report, the users
+# with their tags, and the secrets' metadata. Account-level calls: no ARN to scope them to.
+AUDIT_IAM_READS = {"iam:GenerateCredentialReport", "iam:GetCredentialReport", "iam:GetAccountAuthorizationDetails"}
 AUDIT_ACTIONS = AUDIT_IAM_READS | {"secretsmanager:ListSecrets"}
 # Only with OrganizationId: assume the member roles (only of the organisation's accounts),
-# and list the organisation's accounts for the audit (only when AuditAccounts is empty).
-ORGANIZATION_ACTIONS = {"sts:AssumeRole", "organizations:ListAccounts"}
+# and list the organisation's accounts for the audit and check one is among them (only when
+# AuditAccounts is empty).
+ORGANIZATION_ACTIONS = {"sts:AssumeRole", "organizations:ListAccounts", "organizations:DescribeAccount"}
 # The statements granted on "*", each with the only actions that may be: account-level reads.
 ACCOUNT_LEVEL_STATEMENTS = {
     "ReadAccountPasswordPolicy": {"iam:GetAccountPasswordPolicy"},
     "ReadCredentialReport": AUDIT_IAM_READS,
     "ListSecrets": {"secretsmanager:ListSecrets"},
-    "ListOrganizationAccounts": {"organizations:ListAccounts"},
+    "ListOrganizationAccounts": {"organizations:ListAccounts", "organizations:DescribeAccount"},
 }
 
 # The AWS calls the function makes, and nothing else (docs/permissions.md).

@@ -15,6 +15,7 @@ from harness import SecretsManagerDriver
 from harness.aws import INITIAL_PASSWORD
 from harness.invariants import record_case
 from harness.organizations import CENTRAL, MEMBER_ROLE, MEMBERS, OUTSIDE, Organization, make_client, role_arn
+from harness.audit import run_queued
 from harness.resets import GROUP, OUTCOME_BUS, RESET_CONFIG, console_login, finding, on_demand, security_hub
 from harness.runtime_api import FUNCTION_ARN
 
@@ -363,9 +364,19 @@ def seed_audit(org, driver) -> dict:
     return users
 
 
-def findings(result) -> set:
-    assert result.ok, result
-    return {(f["Kind"], f["User"]) for f in result.body["Audit"]["Findings"]}
+def audit_all(org, driver, detail=None):
+    """The scheduled audit request, then each account's invocation it queued, run as Lambda's
+    asynchronous queue runs them. Returns (the request's result, [(payload, result)])."""
+    started = driver.function.invoke({**AUDIT, "detail": detail or {}})
+    assert started.ok, started
+    return started, run_queued(org.aws, driver.function)
+
+
+def findings_logged(results) -> set:
+    lines = [json.loads(line) for result in results for line in result.lines
+             if line.startswith("{") and "_aws" not in line]
+    return {(l["fields"]["finding"], l["fields"]["user"]) for l in lines
+            if l.get("fields", {}).get("message") == "audit finding"}
 
 
 def test_the_audit_finds_every_kind_of_drift_in_every_account_of_the_organisation(org, central):
@@ -374,43 +385,41 @@ def test_the_audit_finds_every_kind_of_drift_in_every_account_of_the_organisatio
         seed_audit(org, driver)
         org.aws.control.clear_calls()
         org.aws.control.clear_events()
-        result = driver.function.invoke(AUDIT)
-        assert findings(result) == EXPECTED_FINDINGS
-        audit = result.body["Audit"]
-        assert audit["Accounts"] == [CENTRAL, *MEMBERS]
-        per_account = {a["Account"]: (a["ConsoleUsers"], a["Enrolled"]) for a in audit["Audited"]}
-        assert per_account == {CENTRAL: (0, 0), MEMBER: (8, 7), OTHER_MEMBER: (1, 1)}
-        assert all(f["Account"] == MEMBER for f in audit["Findings"])
-        # A log line per finding, one summary line, an outcome event per finding and one summary.
-        lines = [json.loads(line) for line in result.lines if line.startswith("{") and "_aws" not in line]
-        logged = {(l["fields"]["finding"], l["fields"]["user"]) for l in lines
-                  if l.get("fields", {}).get("message") == "audit finding"}
-        assert logged == EXPECTED_FINDINGS
-        summaries = [l for l in lines if l.get("fields", {}).get("message") == "audit summary"]
-        assert len(summaries) == 1 and "7 findings" in summaries[0]["fields"]["summary"]
+        started, runs = audit_all(org, driver)
+        assert started.body["Audit"]["Accounts"] == started.body["Audit"]["Started"] == 3
+        # One asynchronous invocation of the function itself per account, each naming that account alone.
+        assert [p["detail"]["accounts"] for p, _ in runs] == [[CENTRAL], [MEMBER], [OTHER_MEMBER]]
+        assert all(result.ok for _, result in runs), runs
+        per_account = {p["detail"]["accounts"][0]: (r.body["Audit"]["ConsoleUsers"], r.body["Audit"]["Enrolled"],
+                                                    r.body["Audit"]["Findings"]) for p, r in runs}
+        assert per_account == {CENTRAL: (0, 0, 0), MEMBER: (8, 7, 7), OTHER_MEMBER: (1, 1, 0)}
+        # A log line and an outcome event per finding, a summary per account.
+        assert findings_logged([r for _, r in runs]) == EXPECTED_FINDINGS
         events = org.aws.control.put_events_log()
         assert {(e["Detail"]["decision"], e["Detail"].get("user")) for e in events
                 if e["DetailType"] == "IAM Password Audit Finding"} == EXPECTED_FINDINGS
-        assert [e["DetailType"] for e in events].count("IAM Password Audit Summary") == 1
-        # The audit reads no secret value and writes nothing.
-        actions = {c["action"] for c in org.aws.control.calls()}
-        assert "GetSecretValue" not in actions
-        assert not actions & {"PutSecretValue", "UpdateLoginProfile", "RotateSecret", "UpdateSecretVersionStage"}
+        assert all(e["Detail"]["account"] == MEMBER for e in events if e["DetailType"] == "IAM Password Audit Finding")
+        summaries = [e["Detail"] for e in events if e["DetailType"] == "IAM Password Audit Summary"]
+        assert sorted(s["account"] for s in summaries) == sorted([CENTRAL, MEMBER, OTHER_MEMBER])
+        # The audit reads no secret value, no user one by one, and writes nothing.
+        actions = [c["action"] for c in org.aws.control.calls()]
+        assert "GetSecretValue" not in actions and "GetUser" not in actions
+        assert actions.count("GetAccountAuthorizationDetails") == 3
+        assert not set(actions) & {"PutSecretValue", "UpdateLoginProfile", "RotateSecret", "UpdateSecretVersionStage"}
 
 
 def test_the_audit_starts_a_reset_for_each_drifted_user_or_only_reports_it_in_a_dry_run(org, central):
     with record_case(CATEGORY):
-        driver = central()
+        driver = central(AUDIT_RESET_DRIFT="true")
         users = seed_audit(org, driver)
         org.aws.control.clear_calls()
-        dry = driver.function.invoke({**AUDIT, "detail": {"resetDrift": True, "dryRun": True}})
-        assert dry.ok, dry
-        assert [(r["Decisions"][0]["Decision"], r["Decisions"][0]["WouldDo"]) for r in dry.body["Audit"]["Resets"]] \
-            == [("dry_run", "rotation_started")]
+        _, dry = audit_all(org, driver, {"dryRun": True})
+        resets = {p["detail"]["accounts"][0]: r.body["Audit"]["Resets"] for p, r in dry}
+        assert resets == {CENTRAL: {}, MEMBER: {"dry_run:rotation_started": 1}, OTHER_MEMBER: {}}
         assert "RotateSecret" not in {c["action"] for c in org.aws.control.calls()}
-        real = driver.function.invoke({**AUDIT, "detail": {"resetDrift": True}})
-        assert real.ok, real
-        assert [r["Decisions"][0]["SecretId"] for r in real.body["Audit"]["Resets"]] == [users["bob"].secret_arn]
+        _, real = audit_all(org, driver)
+        assert {p["detail"]["accounts"][0]: r.body["Audit"]["Resets"] for p, r in real}[MEMBER] == \
+            {"rotation_started": 1}
         record, rotation = rotate_started(org, driver)
         assert rotation["SecretArn"] == users["bob"].secret_arn
         assert record.succeeded, record.last_error
@@ -419,11 +428,12 @@ def test_the_audit_starts_a_reset_for_each_drifted_user_or_only_reports_it_in_a_
 
 def test_an_account_the_audit_cannot_reach_is_a_finding_and_the_others_are_still_audited(org, central):
     with record_case(CATEGORY):
-        driver = central()
+        driver = central(AUDIT_ACCOUNTS=f"{OUTSIDE},{OTHER_MEMBER}")
         enrol(org, driver, OTHER_MEMBER, "judy")
-        result = driver.function.invoke({**AUDIT, "detail": {"accounts": [OUTSIDE, OTHER_MEMBER]}})
-        assert result.ok, result
-        audit = result.body["Audit"]
-        assert [(f["Kind"], f["Account"]) for f in audit["Findings"]] == [("account_unreachable", OUTSIDE)]
-        assert "MemberRoleRefused" in audit["Findings"][0]["Detail"]
-        assert [a["Account"] for a in audit["Audited"]] == [OTHER_MEMBER]
+        org.aws.control.clear_events()
+        _, runs = audit_all(org, driver)
+        assert [(p["detail"]["accounts"], r.body["Audit"]["Audited"]) for p, r in runs] == \
+            [([OUTSIDE], 0), ([OTHER_MEMBER], 1)]
+        found = [e["Detail"] for e in org.aws.control.put_events_log() if e["DetailType"] == "IAM Password Audit Finding"]
+        assert [(f["decision"], f["account"]) for f in found] == [("account_unreachable", OUTSIDE)]
+        assert "MemberRoleRefused" in found[0]["detail"]

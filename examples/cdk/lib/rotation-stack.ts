@@ -456,12 +456,12 @@ export class PasswordRotationStack extends cdk.Stack {
     }
 
     if (auditOn) {
-      // The audit: the credential report, and the secrets' metadata (never a value). Both are
-      // account-level: no ARN to scope them to.
+      // The audit: the credential report, the users with their tags, and the secrets'
+      // metadata (never a value). All account-level: no ARN to scope them to.
       statements.push(
         new iam.PolicyStatement({
           sid: 'ReadCredentialReport',
-          actions: ['iam:GenerateCredentialReport', 'iam:GetCredentialReport'],
+          actions: ['iam:GenerateCredentialReport', 'iam:GetCredentialReport', 'iam:GetAccountAuthorizationDetails'],
           resources: ['*'],
         }),
         new iam.PolicyStatement({
@@ -479,11 +479,19 @@ export class PasswordRotationStack extends cdk.Stack {
         resources: [`arn:${this.partition}:iam::*:role/${organization.memberRoleName}`],
         conditions: { StringEquals: { 'aws:ResourceOrgID': organization.organizationId } },
       }));
+      if (auditOn) {
+        // The audit of several accounts: one asynchronous invocation of this function per account.
+        statements.push(new iam.PolicyStatement({
+          sid: 'InvokeThisFunctionToAuditEachAccount',
+          actions: ['lambda:InvokeFunction'],
+          resources: [functionArn],
+        }));
+      }
       if (auditOn && audit.accounts === '') {
-        // The organisation's accounts, for an audit of all of them.
+        // The organisation's accounts, for an audit of all of them, and whether one is among them.
         statements.push(new iam.PolicyStatement({
           sid: 'ListOrganizationAccounts',
-          actions: ['organizations:ListAccounts'],
+          actions: ['organizations:ListAccounts', 'organizations:DescribeAccount'],
           resources: ['*'],
         }));
       }

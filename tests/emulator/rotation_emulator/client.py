@@ -262,3 +262,17 @@ class EmulatorClient:
         """Set ``CreatedDate``, ``LastRotatedDate`` (None clears it) and/or
         ``LastChangedDate`` (epoch seconds) of a secret; also ``AccountId``, ``Region``."""
         return self._request("POST", "secret-dates", {"SecretId": secret_id, **dates})
+
+    def seed_users(self, count: int, prefix: str = "user", **extra: Any) -> dict:
+        """``count`` console users at once, each bound to its own secret unless ``Bound=False``
+        (``AccountId``, ``Path``, ``FunctionArn``, ``LastRotatedDate``, ``PasswordLastChanged``)."""
+        return self._request("POST", "seed-users", {"Count": count, "Prefix": prefix, **extra})
+
+    def lambda_invocations(self) -> list:
+        """The queued asynchronous Lambda invocations (``FunctionName``, ``AccountId``, ``Payload``)."""
+        return self._request("GET", "lambda-invocations")["invocations"]
+
+    def take_lambda_invocations(self) -> list:
+        """The queued asynchronous Lambda invocations, taken off the queue."""
+        return self._request("POST", "lambda-invocations/take")["invocations"]
+

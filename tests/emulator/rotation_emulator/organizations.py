@@ -5,7 +5,8 @@
   moto's Organizations backends; used by the STS correction for
   ``aws:PrincipalOrgID`` / ``aws:ResourceOrgID``.
 * ``OrganizationsCorrections``, a mixin of ``EmulatorApp``: ``ListAccounts``
-  (who may call it, pagination), the JSON content type, and the control
+  (who may call it, pagination), ``DescribeAccount`` (who may call it, accounts
+  seeded by the control endpoint), the JSON content type, and the control
   endpoint ``POST /_emulator/organization`` that seeds an organisation with
   member accounts of known ids (moto's ``CreateAccount`` draws random ids).
 
@@ -75,6 +76,8 @@ class OrganizationsCorrections:
     def handle_organizations(self, req) -> Response:
         if req.action == "ListAccounts":
             resp = self._org_list_accounts(req)
+        elif req.action == "DescribeAccount":
+            resp = self._org_describe_account(req)
         else:
             resp = self.forward(req.environ)
         # moto answers text/html; AWS sends the awsJson1.1 type.
@@ -114,6 +117,25 @@ class OrganizationsCorrections:
         if end < len(accounts):
             doc["NextToken"] = f"a1:{end}"
         return json_response(200, doc)
+
+    def _org_describe_account(self, req) -> Response:
+        """Implemented here: moto finds only accounts it created, and answers any caller.
+        AWS answers the management account and delegated administrators, about the
+        organisation's own accounts (``AccountNotFoundException`` for any other id)."""
+        account = self.account_id(req)
+        management = management_backend_of(account)
+        if management is None:
+            return sm_error("AWSOrganizationsNotInUseException", "Your account is not a member of an organization.")
+        delegated = any(admin.account.id == account for admin in management.admins)
+        if management.account_id != account and not delegated:
+            return sm_error("AccessDeniedException", "You don't have permissions to access this resource.")
+        wanted = req.params.get("AccountId")
+        if not isinstance(wanted, str) or not ACCOUNT_ID_RE.fullmatch(wanted):
+            return sm_error("InvalidInputException", "You specified an invalid value for accountId.")
+        for found in management.accounts:
+            if found.id == wanted:
+                return json_response(200, {"Account": found.describe()})
+        return sm_error("AccountNotFoundException", "You specified an account that doesn't exist.")
 
     # -- control ------------------------------------------------------------------
 

@@ -115,6 +115,7 @@ FAULT_CODES = {
     "scheduler": (("ThrottlingException", 429), ("InternalServerException", 500)),
     "sts": (("Throttling", 400), ("InternalFailure", 500)),
     "organizations": (("TooManyRequestsException", 400), ("ServiceException", 500)),
+    "lambda": (("TooManyRequestsException", 429), ("ServiceException", 500)),
 }
 # Any other JSON service (not served by the emulator's corrections).
 _DEFAULT_JSON_FAULT_CODES = (("ThrottlingException", 400), ("InternalFailure", 500))

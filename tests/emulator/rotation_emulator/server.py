@@ -56,6 +56,7 @@ from werkzeug.serving import make_server
 
 from . import policy as pw
 from .control import AFTER_CALL_KINDS, FAULT_KINDS, IAM_ONLY_KINDS, SINGLE_ACTION_KINDS, ControlState
+from .bulk import BulkCorrections, parse_lambda_request
 from .credential_report import MAX_DELAY_SECONDS, CredentialReportCorrections
 from .events import EventsCorrections
 from .organizations import ACCOUNT_ID_RE, ORG_ID_RE, OrganizationsCorrections
@@ -201,6 +202,9 @@ def parse_aws_request(environ: dict, body: bytes) -> Optional[AwsRequest]:
         if not isinstance(params, dict):
             params = {}
         return AwsRequest(environ, body, service, action, region, access_key, params, JSON)
+    if service == "lambda":
+        action, params = parse_lambda_request(environ, body)
+        return AwsRequest(environ, body, service, action, region, access_key, params, REST_JSON)
     if service in REST_JSON_ROUTES:
         # REST-JSON: the operation is the method + path.
         method = environ.get("REQUEST_METHOD", "GET")
@@ -340,7 +344,8 @@ def render_rotation_rules(rules: dict) -> dict:
 
 
 class EmulatorApp(
-    SchedulerCorrections, EventsCorrections, StsCorrections, OrganizationsCorrections, CredentialReportCorrections
+    SchedulerCorrections, EventsCorrections, StsCorrections, OrganizationsCorrections, CredentialReportCorrections,
+    BulkCorrections,
 ):
     """WSGI app: control API under /_emulator/, corrected moto for everything else."""
 
@@ -367,6 +372,7 @@ class EmulatorApp(
         # The accounts' "creation": the credential report's root user_creation_time.
         self.started_at = time.time()
         self._init_credential_reports()
+        self._init_bulk()
 
         self._iam_handlers: dict[str, Callable[[AwsRequest], Response]] = {
             "CreateLoginProfile": self._iam_create_login_profile,
@@ -375,6 +381,7 @@ class EmulatorApp(
             "DeleteUser": self._iam_delete_user,
             "GenerateCredentialReport": self._iam_generate_credential_report,
             "GetCredentialReport": self._iam_get_credential_report,
+            "GetAccountAuthorizationDetails": self._iam_get_account_authorization_details,
         }
         self._sm_handlers: dict[str, Callable[[AwsRequest], Response]] = {
             "PutSecretValue": self._sm_put_secret_value,
@@ -565,6 +572,8 @@ class EmulatorApp(
             return self.handle_sts(req)
         if req.service == "organizations":
             return self.handle_organizations(req)
+        if req.service == "lambda":
+            return self.handle_lambda(req)
         return self.forward(req.environ)
 
     # -- account / backend lookup -------------------------------------------
@@ -1173,6 +1182,11 @@ class EmulatorApp(
             ("POST", "/_emulator/rate-limit"): self._ctl_set_rate_limit,
             ("GET", "/_emulator/rate-limit"): lambda p, q: _control_ok({"rate_limits": self.control.rate_limits()}),
             ("DELETE", "/_emulator/rate-limit"): self._ctl_clear_rate_limits,
+            ("POST", "/_emulator/seed-users"): self._ctl_seed_users,
+            ("GET", "/_emulator/lambda-invocations"): lambda p, q: _control_ok(
+                {"invocations": list(self.lambda_invocations)}),
+            ("POST", "/_emulator/lambda-invocations/take"): lambda p, q: _control_ok(
+                {"invocations": self.take_lambda_invocations()}),
         }
 
     def reset(self) -> None:
@@ -1192,6 +1206,7 @@ class EmulatorApp(
             self.previous_reset_flag.clear()
             self.password_changed.clear()
             self._reset_credential_reports()
+            self._reset_bulk()
         self.control.reset()
 
     def _ctl_reset(self, payload: dict, query: dict) -> Response:
@@ -1419,6 +1434,32 @@ class EmulatorApp(
         except LookupError as err:
             raise _ControlError(409, str(err.args[0])) from None
         return _control_ok({"status": "ok", **seeded})
+
+    def _ctl_seed_users(self, payload: dict, query: dict) -> Response:
+        """Many console users at once, optionally each bound to its own rotated secret (``bulk.py``)."""
+        account = payload.get("AccountId", DEFAULT_ACCOUNT_ID)
+        count = payload.get("Count")
+        prefix = payload.get("Prefix", "user")
+        path = payload.get("Path", "/")
+        if not isinstance(account, str) or not ACCOUNT_ID_RE.fullmatch(account):
+            raise _ControlError(400, "'AccountId' must be a 12-digit account id")
+        if isinstance(count, bool) or not isinstance(count, int) or not 0 <= count <= 100_000:
+            raise _ControlError(400, "'Count' must be an integer within 0-100000")
+        if not isinstance(prefix, str) or not re.fullmatch(r"[\w+=,.@-]{1,50}", prefix):
+            raise _ControlError(400, "'Prefix' must be 1-50 of letters, digits and _+=,.@-")
+        if not isinstance(path, str) or not re.fullmatch(r"/([\x21-\x7e]*/)?", path):
+            raise _ControlError(400, "'Path' must be / or start and end with /")
+        for key in ("LastRotatedDate", "PasswordLastChanged"):
+            value = payload.get(key)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+                raise _ControlError(400, f"'{key}' must be epoch seconds")
+        try:
+            seeded = self.seed_users(account, prefix, count, path, payload.get("FunctionArn"),
+                                     bool(payload.get("Bound", True)), payload.get("LastRotatedDate"),
+                                     payload.get("PasswordLastChanged"))
+        except Exception as err:  # noqa: BLE001 - moto's EntityAlreadyExists and the like
+            raise _ControlError(409, f"{type(err).__name__}: {err}") from None
+        return _control_ok(seeded)
 
     def _ctl_expire_credential_report(self, payload: dict, query: dict) -> Response:
         account = payload.get("AccountId", DEFAULT_ACCOUNT_ID)
