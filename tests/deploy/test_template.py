@@ -134,6 +134,8 @@ DOCUMENTED_CONFIGURATION = {
 }
 # Set by the template itself, not by parameters (docs/resets.md, "Settings").
 TEMPLATE_SET_ENVIRONMENT = {"FUNCTION_ROLE_ARN", "SCHEDULE_GROUP", "SCHEDULER_ROLE_ARN"}
+# Where reset schedules send what Scheduler cannot deliver (docs/runbook.md).
+TEMPLATE_SET_ENVIRONMENT |= {"SCHEDULE_DEAD_LETTER_ARN"}
 # Set from OrganizationId, MemberRoleName and MemberExternalId, empty (unset) without an
 # organisation (docs/organizations.md; tests/deploy/test_organizations.py).
 ORGANIZATION_ENVIRONMENT = {"MEMBER_ROLE_NAME", "MEMBER_EXTERNAL_ID"}
