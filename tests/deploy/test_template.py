@@ -140,6 +140,10 @@ TEMPLATE_SET_ENVIRONMENT |= {"SCHEDULE_DEAD_LETTER_ARN"}
 # organisation (docs/organizations.md; tests/deploy/test_organizations.py).
 ORGANIZATION_ENVIRONMENT = {"MEMBER_ROLE_NAME", "MEMBER_EXTERNAL_ID"}
 
+# The custom action's ARN, which the Security Hub rule matches whether or not the stack
+# created the action (CloudFormation offers the type in some regions only).
+SECURITY_HUB_ACTION_ARN = "arn:${AWS::Partition}:securityhub:${AWS::Region}:${AWS::AccountId}:action/custom/ResetConsolePwd"
+
 # Event-triggered resets: each trigger's parameter and the rule it creates.
 RESET_TRIGGERS = {
     "OnDemandResets": "OnDemandResetRule",
@@ -159,7 +163,7 @@ EXPECTED_RULES = {
         {
             "source": ["aws.securityhub"],
             "detail-type": ["Security Hub Findings - Custom Action"],
-            "resources": [{"Ref": "SecurityHubActionTarget"}],
+            "resources": [{"Fn::Sub": SECURITY_HUB_ACTION_ARN}],
         },
         "ENABLED",
     ),
@@ -1203,7 +1207,7 @@ def test_without_sender_arns_only_the_stacks_account_may_put_reset_events(templa
 def test_the_security_hub_custom_action_fits_security_hubs_limits(template):
     action = template["Resources"]["SecurityHubActionTarget"]
     assert action["Type"] == "AWS::SecurityHub::ActionTarget"
-    assert action["Condition"] == "SecurityHubResetsOn"
+    assert action["Condition"] == "CreateSecurityHubActionTarget"
     props = action["Properties"]
     assert 1 <= len(props["Name"]) <= 20
     assert re.fullmatch(r"[A-Za-z0-9]{1,20}", props["Id"])
@@ -1323,7 +1327,7 @@ def test_the_outputs_give_the_reset_bus_and_the_security_hub_action(template):
     outputs = template["Outputs"]
     assert outputs["ResetEventBusArn"]["Value"] == {"Fn::GetAtt": ["ResetEventBus", "Arn"]}
     assert outputs["ResetEventBusArn"]["Condition"] == "OnDemandResetsOn"
-    assert outputs["SecurityHubActionTargetArn"]["Value"] == {"Ref": "SecurityHubActionTarget"}
+    assert outputs["SecurityHubActionTargetArn"]["Value"] == {"Fn::Sub": SECURITY_HUB_ACTION_ARN}
     assert outputs["SecurityHubActionTargetArn"]["Condition"] == "SecurityHubResetsOn"
     assert flatten(outputs["ForwardingTargetEventBusArn"]["Value"]) == (
         "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/default"
@@ -1610,7 +1614,10 @@ def deployed_pattern(template: dict, rule: str) -> dict:
     pattern = template["Resources"][rule]["Properties"]["EventPattern"]
     action_id = template["Resources"]["SecurityHubActionTarget"]["Properties"]["Id"]
     action_arn = f"arn:aws:securityhub:us-east-1:{SAMPLE_ACCOUNT}:action/custom/{action_id}"
-    return json.loads(json.dumps(pattern).replace(json.dumps({"Ref": "SecurityHubActionTarget"}), json.dumps(action_arn)))
+    deployed = SECURITY_HUB_ACTION_ARN.replace("${AWS::Partition}", "aws").replace("${AWS::Region}", "us-east-1")
+    deployed = deployed.replace("${AWS::AccountId}", SAMPLE_ACCOUNT)
+    assert deployed == action_arn
+    return json.loads(json.dumps(pattern).replace(json.dumps({"Fn::Sub": SECURITY_HUB_ACTION_ARN}), json.dumps(action_arn)))
 
 
 def test_the_event_pattern_matcher_follows_eventbridges_rules_for_the_subset_used():
