@@ -90,6 +90,13 @@ EXPECTED_ACTIONS = RESET_ACTIONS | OUTCOME_ACTIONS | AUDIT_ACTIONS | ORGANIZATIO
     "kms:GenerateDataKey",
     "logs:CreateLogStream",
     "logs:PutLogEvents",
+    # Lambda sends failed asynchronous invocations to the dead-letter queue with the role.
+    "sqs:SendMessage",
+}
+# What every rule target and schedule target carries besides its destination (docs/runbook.md).
+ASYNC_DELIVERY = {
+    "DeadLetterConfig": {"Arn": {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]}},
+    "RetryPolicy": {"MaximumRetryAttempts": 20, "MaximumEventAgeInSeconds": 3600},
 }
 IAM_USER_READS = {"iam:GetUser", "iam:GetLoginProfile"}
 IAM_USER_WRITES = {"iam:UpdateLoginProfile", "iam:CreateLoginProfile"}
@@ -1126,7 +1133,7 @@ def test_each_rule_matches_exactly_its_documented_pattern_and_targets_the_functi
     props = template["Resources"][rule]["Properties"]
     assert props["EventPattern"] == pattern
     assert props["State"] == state
-    assert props["Targets"] == [{"Id": "RotationFunction", "Arn": {"Fn::GetAtt": ["RotationFunction", "Arn"]}}]
+    assert props["Targets"] == [{"Id": "RotationFunction", "Arn": {"Fn::GetAtt": ["RotationFunction", "Arn"]}, **ASYNC_DELIVERY}]
     # On-demand events come on the stack's own bus; AWS's events on the default bus.
     if rule == "OnDemandResetRule":
         assert props["EventBusName"] == {"Ref": "ResetEventBus"}
@@ -1241,6 +1248,8 @@ def test_the_scheduler_role_may_only_invoke_the_function_and_trusts_only_schedul
         }},
     }]
     statements = [s for p in props["Policies"] for s in as_list(p["PolicyDocument"]["Statement"])]
+    # Besides invoking: delivering what it could not to the dead-letter queue (tests/deploy/test_alarms.py).
+    statements = [s for s in statements if s.get("Sid") != "SendUndeliveredToDeadLetterQueue"]
     assert len(statements) == 1
     assert statements[0]["Effect"] == "Allow"
     assert actions_of(statements[0]) == {"lambda:InvokeFunction"}
@@ -1500,6 +1509,7 @@ def test_each_forwarding_rule_matches_the_function_stacks_pattern_and_exists_onl
         "Id": "FunctionRegionDefaultBus",
         "Arn": {"Ref": "TargetEventBusArn"},
         "RoleArn": {"Fn::GetAtt": ["ForwardingRole", "Arn"]},
+        **ASYNC_DELIVERY,
     }]
     only_this = {**FORWARD_NOTHING, parameter: "true", "TargetEventBusArn": TARGET_BUS}
     created = {n for n, r in resources_for(forwarding, **only_this).items() if r["Type"] == "AWS::Events::Rule"}
@@ -2180,9 +2190,14 @@ def test_the_readme_permissions_table_has_one_row_per_statement_with_its_actions
             sid = re.search(r"`(\w+)`", cells[0]).group(1)
             assert sid not in rows, f"two rows for {sid}"
             rows[sid] = {name.split(":")[-1] for name in re.findall(r"`([\w:]+)`", cells[1])}
-    assert rows.keys() == by_sid.keys()
+    # The dead-letter queue's statement is explained with the queue, in docs/runbook.md.
+    runbook = (ROOT / "docs" / "runbook.md").read_text(encoding="utf-8")
+    elsewhere = {sid for sid in by_sid.keys() - rows.keys() if f"`{sid}`" in runbook}
+    assert elsewhere <= {"SendFailedInvocationsToDeadLetterQueue"}
+    assert rows.keys() == by_sid.keys() - elsewhere
     for sid, statement in by_sid.items():
-        assert rows[sid] == {a.split(":")[-1] for a in actions_of(statement)}, sid
+        if sid not in elsewhere:
+            assert rows[sid] == {a.split(":")[-1] for a in actions_of(statement)}, sid
 
 
 def test_the_deployment_guide_explains_every_trigger_where_its_events_are_born_and_who_can_trigger_it():
