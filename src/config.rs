@@ -262,7 +262,10 @@ mod tests {
             ("FUNCTION_ROLE_ARN", "arn:aws:iam::123456789012:role/r"),
             ("SCHEDULE_GROUP", "g"),
             ("SCHEDULER_ROLE_ARN", " "),
-            ("SCHEDULE_DEAD_LETTER_ARN", "arn:aws:sqs:us-east-1:123456789012:dlq"),
+            (
+                "SCHEDULE_DEAD_LETTER_ARN",
+                "arn:aws:sqs:us-east-1:123456789012:dlq",
+            ),
             ("OUTCOME_EVENT_BUS", "outcomes"),
         ])
         .expect("valid");
