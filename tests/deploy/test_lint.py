@@ -152,7 +152,7 @@ def test_the_expander_writes_one_resource_per_account_and_loop_entry():
 
 def run_checkov(checkov: Path, files: list[Path]) -> dict:
     result = subprocess.run(
-        [str(checkov), "--framework", "cloudformation", "--quiet", "--compact", "--skip-download",
+        [str(checkov), "--framework", "cloudformation", "--compact", "--skip-download",
          "-o", "json", *[arg for f in files for arg in ("-f", str(f))]],
         cwd=ROOT, env=base._tool_env(BC_SKIP_MAPPING="TRUE"), capture_output=True, text=True, timeout=900,
     )
