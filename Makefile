@@ -9,8 +9,17 @@ PIP := $(PY) -m pip install --quiet --disable-pip-version-check
 BINARY := target/lambda/iam-password-rotation/bootstrap
 # What the demos run: the same code built quickly (profile `demo` in Cargo.toml).
 DEMO_BINARY := target/demo/iam-password-rotation
+# cargo-auditable embeds the dependency list (Cargo.lock's crates and versions) in the
+# binary, for `cargo audit bin` and other scanners; installed into ./.tools from crates.io.
+CARGO_AUDITABLE_VERSION := 0.7.7
+TOOLS := .tools
+AUDITABLE := $(TOOLS)/bin/cargo-auditable
+BUILD_PATH := PATH="$(CURDIR)/$(TOOLS)/bin:$(CURDIR)/$(VENV)/bin:$$PATH"
+# arm64 is built only where its standard library is installed.
+ARM64_TARGET := aarch64-unknown-linux-gnu
+ARM64_BINARY := target/lambda-arm64/iam-password-rotation/bootstrap
 
-.PHONY: demo demo-break-glass test unit-tests python-tests build demo-build bench lint clean
+.PHONY: demo demo-break-glass test unit-tests python-tests build dist demo-build bench lint clean
 
 ## demo: build, start the local AWS emulator, and rotate a demo user's password, step by step
 demo: demo-build
@@ -20,17 +29,34 @@ demo: demo-build
 demo-break-glass: demo-build
 	$(PY) scripts/demo_break_glass.py --binary $(DEMO_BINARY)
 
-## test: every test: Rust unit and adapter tests, the release build, emulator, end-to-end,
-## reliability suite and deployment checks
-test: unit-tests build python-tests
+## test: every test: Rust unit and adapter tests, the release build and its dist/, emulator,
+## end-to-end, reliability suite and deployment checks
+test: unit-tests dist python-tests
 
 ## unit-tests: Rust unit tests and SDK adapter tests
 unit-tests:
 	cargo test
 
-## build: the release `bootstrap` (cargo lambda build --release, x86_64)
-build: $(VENV)/.build-tools
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cargo lambda build --release --x86-64
+## build: the release `bootstrap` (cargo lambda build --release, x86_64, through cargo auditable)
+build: $(VENV)/.build-tools $(AUDITABLE)
+	$(BUILD_PATH) cargo auditable lambda build --release --x86-64
+
+## dist: what a release ships, in dist/: the bootstrap zip per architecture, a template per
+## architecture that deploys it with no toolchain, the other templates, SHA256SUMS
+dist: build
+	rm -rf dist
+	$(PY) scripts/dist.py package --arch x86_64 --bootstrap $(BINARY) --out dist
+	@if rustup target list --installed 2>/dev/null | grep -qx $(ARM64_TARGET); then \
+		echo "$(BUILD_PATH) cargo auditable lambda build --release --arm64 --lambda-dir target/lambda-arm64"; \
+		$(BUILD_PATH) cargo auditable lambda build --release --arm64 --lambda-dir target/lambda-arm64 && \
+		$(PY) scripts/dist.py package --arch arm64 --bootstrap $(ARM64_BINARY) --out dist; \
+	else \
+		echo "dist: arm64 skipped: the $(ARM64_TARGET) standard library is not installed (rustup target add $(ARM64_TARGET))"; \
+	fi
+	$(PY) scripts/dist.py checksums --out dist
+
+$(AUDITABLE):
+	cargo install --locked --quiet --root $(TOOLS) cargo-auditable --version $(CARGO_AUDITABLE_VERSION)
 
 # The demos' build (Cargo.toml, profile `demo`: the same code, unoptimised, never
 # deployed) while the emulator's packages install: a fresh clone waits for the compiler alone.
@@ -74,4 +100,4 @@ $(VENV)/.installed: tests/deploy/requirements.txt $(VENV)/.emulator $(VENV)/.bui
 .NOTPARALLEL:
 
 clean:
-	rm -rf $(VENV) target tests/.logs examples/cdk/node_modules examples/cdk/cdk.out
+	rm -rf $(VENV) $(TOOLS) target dist tests/.logs examples/cdk/node_modules examples/cdk/cdk.out

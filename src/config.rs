@@ -98,6 +98,7 @@ impl Config {
             scheduler: SchedulerSettings {
                 group: text("SCHEDULE_GROUP"),
                 role_arn: text("SCHEDULER_ROLE_ARN"),
+                dead_letter_arn: text("SCHEDULE_DEAD_LETTER_ARN"),
             },
             outcome_event_bus: text("OUTCOME_EVENT_BUS"),
             member_role: parse_member_role(
@@ -264,6 +265,10 @@ mod tests {
             ("FUNCTION_ROLE_ARN", "arn:aws:iam::123456789012:role/r"),
             ("SCHEDULE_GROUP", "g"),
             ("SCHEDULER_ROLE_ARN", " "),
+            (
+                "SCHEDULE_DEAD_LETTER_ARN",
+                "arn:aws:sqs:us-east-1:123456789012:dlq",
+            ),
             ("OUTCOME_EVENT_BUS", "outcomes"),
         ])
         .expect("valid");
@@ -275,6 +280,10 @@ mod tests {
         );
         assert_eq!(config.scheduler.group.as_deref(), Some("g"));
         assert_eq!(config.scheduler.role_arn, None);
+        assert_eq!(
+            config.scheduler.dead_letter_arn.as_deref(),
+            Some("arn:aws:sqs:us-east-1:123456789012:dlq")
+        );
         assert_eq!(config.outcome_event_bus.as_deref(), Some("outcomes"));
     }
 

@@ -451,6 +451,7 @@ fn scheduler_settings() -> SchedulerSettings {
     SchedulerSettings {
         group: Some("resets".into()),
         role_arn: Some("arn:aws:iam::123456789012:role/scheduler".into()),
+        dead_letter_arn: Some("arn:aws:sqs:us-east-1:123456789012:dlq".into()),
     }
 }
 
@@ -493,6 +494,35 @@ async fn a_one_time_schedule_fires_once_at_its_time_invokes_the_function_and_del
         schedules.create(&one_time()).await.expect("created"),
         ScheduleOutcome::Created
     );
+}
+
+#[tokio::test]
+async fn a_one_time_schedule_retries_for_an_hour_then_sends_the_invocation_to_the_dead_letter_queue(
+) {
+    let rule = mock!(aws_sdk_scheduler::Client::create_schedule)
+        .match_requests(|req| {
+            let target = req.target().expect("target");
+            let retry = target.retry_policy().expect("a retry policy");
+            retry.maximum_retry_attempts() == Some(20)
+                && retry.maximum_event_age_in_seconds() == Some(3600)
+                && target.dead_letter_config().and_then(|d| d.arn())
+                    == Some("arn:aws:sqs:us-east-1:123456789012:dlq")
+        })
+        .then_output(|| {
+            CreateScheduleOutput::builder()
+                .schedule_arn("arn:s")
+                .build()
+                .expect("output")
+        });
+    let schedules = EventBridgeSchedules::new(
+        mock_client!(aws_sdk_scheduler, [&rule]),
+        scheduler_settings(),
+    );
+    assert_eq!(
+        schedules.create(&one_time()).await.expect("created"),
+        ScheduleOutcome::Created
+    );
+    assert_eq!(rule.num_calls(), 1);
 }
 
 #[tokio::test]

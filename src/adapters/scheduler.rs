@@ -1,7 +1,8 @@
 //! [`Schedules`] over `aws-sdk-scheduler`: one-time schedules that invoke the function.
 
 use aws_sdk_scheduler::types::{
-    ActionAfterCompletion, FlexibleTimeWindow, FlexibleTimeWindowMode, Target,
+    ActionAfterCompletion, DeadLetterConfig, FlexibleTimeWindow, FlexibleTimeWindowMode,
+    RetryPolicy, Target,
 };
 use aws_sdk_scheduler::Client;
 
@@ -11,6 +12,12 @@ use crate::reset::ports::{OneTimeSchedule, ScheduleOutcome, Schedules};
 use crate::reset::settings::SchedulerSettings;
 
 const SERVICE: &str = "scheduler";
+
+/// How often and for how long Scheduler retries an invocation Lambda did not accept
+/// (throttling, the function unavailable), as the template's rule targets do.
+const RETRY_ATTEMPTS: i32 = 20;
+/// At most an hour: a reset later than that is reported through the dead-letter queue.
+const RETRY_MAX_AGE_SECONDS: i32 = 3600;
 
 /// EventBridge Scheduler through the AWS SDK.
 #[derive(Debug, Clone)]
@@ -49,10 +56,21 @@ pub fn at_expression(at: std::time::SystemTime) -> String {
 impl Schedules for EventBridgeSchedules {
     async fn create(&self, schedule: &OneTimeSchedule) -> Result<ScheduleOutcome> {
         let (group, role) = self.configured()?;
+        let retry = RetryPolicy::builder()
+            .maximum_retry_attempts(RETRY_ATTEMPTS)
+            .maximum_event_age_in_seconds(RETRY_MAX_AGE_SECONDS)
+            .build();
+        let dead_letter = self
+            .settings
+            .dead_letter_arn
+            .as_ref()
+            .map(|arn| DeadLetterConfig::builder().arn(arn).build());
         let target = Target::builder()
             .arn(&schedule.target_arn)
             .role_arn(role)
             .input(&schedule.input)
+            .retry_policy(retry)
+            .set_dead_letter_config(dead_letter)
             .build()
             .map_err(|error| RotationError::InvalidConfig(format!("schedule target: {error}")))?;
         let window = FlexibleTimeWindow::builder()

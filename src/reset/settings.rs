@@ -23,13 +23,16 @@ impl Default for ResetSettings {
     }
 }
 
-/// Where schedules go and whom Scheduler acts as (`SCHEDULE_GROUP`, `SCHEDULER_ROLE_ARN`).
+/// Where schedules go and whom Scheduler acts as (`SCHEDULE_GROUP`, `SCHEDULER_ROLE_ARN`,
+/// `SCHEDULE_DEAD_LETTER_ARN`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SchedulerSettings {
     /// The schedule group.
     pub group: Option<String>,
     /// The role EventBridge Scheduler assumes to invoke the function.
     pub role_arn: Option<String>,
+    /// The SQS queue Scheduler sends an invocation to when its retries are spent.
+    pub dead_letter_arn: Option<String>,
 }
 
 /// The longest delay `RESET_DELAY_MINUTES` may set: one day.

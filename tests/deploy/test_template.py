@@ -94,6 +94,13 @@ EXPECTED_ACTIONS = RESET_ACTIONS | OUTCOME_ACTIONS | AUDIT_ACTIONS | ORGANIZATIO
     "kms:GenerateDataKey",
     "logs:CreateLogStream",
     "logs:PutLogEvents",
+    # Lambda sends failed asynchronous invocations to the dead-letter queue with the role.
+    "sqs:SendMessage",
+}
+# What every rule target and schedule target carries besides its destination (docs/runbook.md).
+ASYNC_DELIVERY = {
+    "DeadLetterConfig": {"Arn": {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]}},
+    "RetryPolicy": {"MaximumRetryAttempts": 20, "MaximumEventAgeInSeconds": 3600},
 }
 IAM_USER_READS = {"iam:GetUser", "iam:GetLoginProfile"}
 IAM_USER_WRITES = {"iam:UpdateLoginProfile", "iam:CreateLoginProfile"}
@@ -138,9 +145,15 @@ DOCUMENTED_CONFIGURATION = {
 }
 # Set by the template itself, not by parameters (docs/resets.md, "Settings").
 TEMPLATE_SET_ENVIRONMENT = {"FUNCTION_ROLE_ARN", "SCHEDULE_GROUP", "SCHEDULER_ROLE_ARN"}
+# Where reset schedules send what Scheduler cannot deliver (docs/runbook.md).
+TEMPLATE_SET_ENVIRONMENT |= {"SCHEDULE_DEAD_LETTER_ARN"}
 # Set from OrganizationId, MemberRoleName and MemberExternalId, empty (unset) without an
 # organisation (docs/organizations.md; tests/deploy/test_organizations.py).
 ORGANIZATION_ENVIRONMENT = {"MEMBER_ROLE_NAME", "MEMBER_EXTERNAL_ID"}
+
+# The custom action's ARN, which the Security Hub rule matches whether or not the stack
+# created the action (CloudFormation offers the type in some regions only).
+SECURITY_HUB_ACTION_ARN = "arn:${AWS::Partition}:securityhub:${AWS::Region}:${AWS::AccountId}:action/custom/ResetConsolePwd"
 
 # Event-triggered resets: each trigger's parameter and the rule it creates.
 RESET_TRIGGERS = {
@@ -161,7 +174,7 @@ EXPECTED_RULES = {
         {
             "source": ["aws.securityhub"],
             "detail-type": ["Security Hub Findings - Custom Action"],
-            "resources": [{"Ref": "SecurityHubActionTarget"}],
+            "resources": [{"Fn::Sub": SECURITY_HUB_ACTION_ARN}],
         },
         "ENABLED",
     ),
@@ -1127,7 +1140,7 @@ def test_each_rule_matches_exactly_its_documented_pattern_and_targets_the_functi
     props = template["Resources"][rule]["Properties"]
     assert props["EventPattern"] == pattern
     assert props["State"] == state
-    assert props["Targets"] == [{"Id": "RotationFunction", "Arn": {"Fn::GetAtt": ["RotationFunction", "Arn"]}}]
+    assert props["Targets"] == [{"Id": "RotationFunction", "Arn": {"Fn::GetAtt": ["RotationFunction", "Arn"]}, **ASYNC_DELIVERY}]
     # On-demand events come on the stack's own bus; AWS's events on the default bus.
     if rule == "OnDemandResetRule":
         assert props["EventBusName"] == {"Ref": "ResetEventBus"}
@@ -1211,7 +1224,7 @@ def test_on_demand_resets_are_off_by_default_and_refused_without_named_senders(t
 def test_the_security_hub_custom_action_fits_security_hubs_limits(template):
     action = template["Resources"]["SecurityHubActionTarget"]
     assert action["Type"] == "AWS::SecurityHub::ActionTarget"
-    assert action["Condition"] == "SecurityHubResetsOn"
+    assert action["Condition"] == "CreateSecurityHubActionTarget"
     props = action["Properties"]
     assert 1 <= len(props["Name"]) <= 20
     assert re.fullmatch(r"[A-Za-z0-9]{1,20}", props["Id"])
@@ -1245,6 +1258,8 @@ def test_the_scheduler_role_may_only_invoke_the_function_and_trusts_only_schedul
         }},
     }]
     statements = [s for p in props["Policies"] for s in as_list(p["PolicyDocument"]["Statement"])]
+    # Besides invoking: delivering what it could not to the dead-letter queue (tests/deploy/test_alarms.py).
+    statements = [s for s in statements if s.get("Sid") != "SendUndeliveredToDeadLetterQueue"]
     assert len(statements) == 1
     assert statements[0]["Effect"] == "Allow"
     assert actions_of(statements[0]) == {"lambda:InvokeFunction"}
@@ -1331,7 +1346,7 @@ def test_the_outputs_give_the_reset_bus_and_the_security_hub_action(template):
     outputs = template["Outputs"]
     assert outputs["ResetEventBusArn"]["Value"] == {"Fn::GetAtt": ["ResetEventBus", "Arn"]}
     assert outputs["ResetEventBusArn"]["Condition"] == "OnDemandResetsOn"
-    assert outputs["SecurityHubActionTargetArn"]["Value"] == {"Ref": "SecurityHubActionTarget"}
+    assert outputs["SecurityHubActionTargetArn"]["Value"] == {"Fn::Sub": SECURITY_HUB_ACTION_ARN}
     assert outputs["SecurityHubActionTargetArn"]["Condition"] == "SecurityHubResetsOn"
     assert flatten(outputs["ForwardingTargetEventBusArn"]["Value"]) == (
         "arn:${AWS::Partition}:events:${AWS::Region}:${AWS::AccountId}:event-bus/default"
@@ -1504,6 +1519,7 @@ def test_each_forwarding_rule_matches_the_function_stacks_pattern_and_exists_onl
         "Id": "FunctionRegionDefaultBus",
         "Arn": {"Ref": "TargetEventBusArn"},
         "RoleArn": {"Fn::GetAtt": ["ForwardingRole", "Arn"]},
+        **ASYNC_DELIVERY,
     }]
     only_this = {**FORWARD_NOTHING, parameter: "true", "TargetEventBusArn": TARGET_BUS}
     created = {n for n, r in resources_for(forwarding, **only_this).items() if r["Type"] == "AWS::Events::Rule"}
@@ -1618,7 +1634,10 @@ def deployed_pattern(template: dict, rule: str) -> dict:
     pattern = template["Resources"][rule]["Properties"]["EventPattern"]
     action_id = template["Resources"]["SecurityHubActionTarget"]["Properties"]["Id"]
     action_arn = f"arn:aws:securityhub:us-east-1:{SAMPLE_ACCOUNT}:action/custom/{action_id}"
-    return json.loads(json.dumps(pattern).replace(json.dumps({"Ref": "SecurityHubActionTarget"}), json.dumps(action_arn)))
+    deployed = SECURITY_HUB_ACTION_ARN.replace("${AWS::Partition}", "aws").replace("${AWS::Region}", "us-east-1")
+    deployed = deployed.replace("${AWS::AccountId}", SAMPLE_ACCOUNT)
+    assert deployed == action_arn
+    return json.loads(json.dumps(pattern).replace(json.dumps({"Fn::Sub": SECURITY_HUB_ACTION_ARN}), json.dumps(action_arn)))
 
 
 def test_the_event_pattern_matcher_follows_eventbridges_rules_for_the_subset_used():
@@ -2245,9 +2264,14 @@ def test_the_permissions_page_has_one_row_per_statement_with_its_actions(templat
             sid = re.search(r"`(\w+)`", cells[0]).group(1)
             assert sid not in rows, f"two rows for {sid}"
             rows[sid] = {name.split(":")[-1] for name in re.findall(r"`([\w:]+)`", cells[1])}
-    assert rows.keys() == by_sid.keys()
+    # The dead-letter queue's statement is explained with the queue, in docs/runbook.md.
+    runbook = (ROOT / "docs" / "runbook.md").read_text(encoding="utf-8")
+    elsewhere = {sid for sid in by_sid.keys() - rows.keys() if f"`{sid}`" in runbook}
+    assert elsewhere <= {"SendFailedInvocationsToDeadLetterQueue"}
+    assert rows.keys() == by_sid.keys() - elsewhere
     for sid, statement in by_sid.items():
-        assert rows[sid] == {a.split(":")[-1] for a in actions_of(statement)}, sid
+        if sid not in elsewhere:
+            assert rows[sid] == {a.split(":")[-1] for a in actions_of(statement)}, sid
 
 
 def test_the_deployment_guide_explains_every_trigger_where_its_events_are_born_and_who_can_trigger_it():

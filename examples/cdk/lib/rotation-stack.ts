@@ -6,6 +6,7 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as securityhub from 'aws-cdk-lib/aws-securityhub';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { BINDING_TAG, EnrolledUser } from './enrolled-user';
 
@@ -394,6 +395,23 @@ export class PasswordRotationStack extends cdk.Stack {
       }));
     }
 
+    // Every asynchronous path ends in this queue when its retries are spent: rule targets,
+    // schedules and Lambda's own asynchronous retries (docs/runbook.md#dead-letter-queue).
+    const deadLetterQueue = new sqs.CfnQueue(this, 'DeadLetterQueue', {
+      sqsManagedSseEnabled: true,
+      messageRetentionPeriod: 1209600,
+    });
+    const asyncDelivery = {
+      deadLetterConfig: { arn: deadLetterQueue.attrArn },
+      retryPolicy: { maximumRetryAttempts: 20, maximumEventAgeInSeconds: 3600 },
+    };
+    const sendToDeadLetterQueue = (sid: string) => new iam.PolicyStatement({
+      sid,
+      actions: ['sqs:SendMessage'],
+      resources: [deadLetterQueue.attrArn],
+    });
+    statements.push(sendToDeadLetterQueue('SendFailedInvocationsToDeadLetterQueue'));
+
     // Event-triggered resets: the schedule group and the role EventBridge Scheduler assumes
     // to invoke the function (trusted for this account's reset group only, allowed only to
     // invoke this function), and the function's own statements to start rotations.
@@ -412,7 +430,7 @@ export class PasswordRotationStack extends cdk.Stack {
               sid: 'InvokeThisFunctionOnly',
               actions: ['lambda:InvokeFunction'],
               resources: [functionArn],
-            })],
+            }), sendToDeadLetterQueue('SendUndeliveredToDeadLetterQueue')],
           }),
         },
       });
@@ -529,6 +547,7 @@ export class PasswordRotationStack extends cdk.Stack {
         FUNCTION_ROLE_ARN: role.roleArn,
         SCHEDULE_GROUP: scheduleGroup ? scheduleGroup.ref : '',
         SCHEDULER_ROLE_ARN: schedulerRole ? schedulerRole.roleArn : '',
+        SCHEDULE_DEAD_LETTER_ARN: anyTrigger ? deadLetterQueue.attrArn : '',
         // The audit and the organisation (docs/organizations.md); empty = unset.
         AUDIT_ACCOUNTS: audit.accounts,
         AUDIT_RESET_DRIFT: String(audit.resetDrift),
@@ -538,6 +557,15 @@ export class PasswordRotationStack extends cdk.Stack {
       },
     });
     fn.node.addDependency(logGroup);
+    // Asynchronous invocations: two retries within six hours, then the dead-letter queue
+    // (L1, so that the role gets no second policy: its statement is above).
+    (fn.node.defaultChild as lambda.CfnFunction).deadLetterConfig = { targetArn: deadLetterQueue.attrArn };
+    new lambda.CfnEventInvokeConfig(this, 'RotationFunctionEventInvokeConfig', {
+      functionName: fn.functionName,
+      qualifier: '$LATEST',
+      maximumRetryAttempts: 2,
+      maximumEventAgeInSeconds: 21600,
+    });
     this.functionArn = fn.functionArn;
     if (props.placeholderCode) {
       cdk.Annotations.of(fn).addWarningV2(
@@ -592,7 +620,7 @@ export class PasswordRotationStack extends cdk.Stack {
               sid: 'InvokeThisFunctionOnly',
               actions: ['lambda:InvokeFunction'],
               resources: [functionArn],
-            })],
+            }), sendToDeadLetterQueue('SendUndeliveredToDeadLetterQueue')],
           }),
         },
       });
@@ -603,20 +631,21 @@ export class PasswordRotationStack extends cdk.Stack {
         scheduleExpression: audit.schedule,
         flexibleTimeWindow: { mode: 'OFF' },
         state: 'ENABLED',
-        target: { arn: fn.functionArn, roleArn: auditRole.roleArn, input: AUDIT_REQUEST_INPUT },
+        target: { arn: fn.functionArn, roleArn: auditRole.roleArn, input: AUDIT_REQUEST_INPUT, ...asyncDelivery },
       });
     }
 
     // ---- Event-triggered resets: one rule per trigger, each with its own invoke permission
     // whose SourceArn is that rule (L1 constructs, as in template.yaml: the L2 Rule has no
     // ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS state).
+    const ruleArns: string[] = [];
     const resetRule = (id: string, description: string, eventPattern: object, options: { eventBusName?: string; state?: string } = {}) => {
       const rule = new events.CfnRule(this, `${id}Rule`, {
         description,
         eventBusName: options.eventBusName,
         state: options.state ?? 'ENABLED',
         eventPattern,
-        targets: [{ id: 'RotationFunction', arn: fn.functionArn }],
+        targets: [{ id: 'RotationFunction', arn: fn.functionArn, ...asyncDelivery }],
       });
       new lambda.CfnPermission(this, `${id}InvokePermission`, {
         action: 'lambda:InvokeFunction',
@@ -624,6 +653,7 @@ export class PasswordRotationStack extends cdk.Stack {
         principal: 'events.amazonaws.com',
         sourceArn: rule.attrArn,
       });
+      ruleArns.push(rule.attrArn);
       return rule;
     };
 
@@ -661,7 +691,10 @@ export class PasswordRotationStack extends cdk.Stack {
       new cdk.CfnOutput(this, 'ResetEventBusArn', { value: bus.attrArn });
     }
     if (resets.securityHub) {
-      const action = new securityhub.CfnActionTarget(this, 'SecurityHubActionTarget', {
+      // The rule matches the action's ARN, as template.yaml's does (which creates the action
+      // only where CloudFormation offers its type).
+      const actionArn = `arn:${this.partition}:securityhub:${this.region}:${this.account}:action/custom/ResetConsolePwd`;
+      new securityhub.CfnActionTarget(this, 'SecurityHubActionTarget', {
         name: 'Reset console pwd',
         id: 'ResetConsolePwd',
         description: 'Rotate the console password of the IAM users in these findings now (their secrets must be rotated by this function).',
@@ -669,9 +702,9 @@ export class PasswordRotationStack extends cdk.Stack {
       resetRule('SecurityHubReset', 'Security Hub custom action "Reset console pwd"', {
         'source': ['aws.securityhub'],
         'detail-type': ['Security Hub Findings - Custom Action'],
-        'resources': [action.ref],
+        'resources': [actionArn],
       });
-      new cdk.CfnOutput(this, 'SecurityHubActionTargetArn', { value: action.ref });
+      new cdk.CfnOutput(this, 'SecurityHubActionTargetArn', { value: actionArn });
     }
     if (resets.breakGlass) {
       resetRule('ConsoleSignInReset', 'Successful console sign-ins of IAM users (reset after the reset delay)', RESET_EVENT_PATTERNS.consoleSignIn);
@@ -684,6 +717,23 @@ export class PasswordRotationStack extends cdk.Stack {
     if (resets.drift) {
       // IAM's events reach EventBridge in us-east-1 only: elsewhere, deploy forwarding.yaml there.
       resetRule('DriftRepair', 'Console passwords changed outside the rotation function', RESET_EVENT_PATTERNS.drift);
+    }
+    // EventBridge may send to the dead-letter queue only for these rules.
+    if (ruleArns.length > 0) {
+      new sqs.CfnQueuePolicy(this, 'DeadLetterQueuePolicy', {
+        queues: [deadLetterQueue.ref],
+        policyDocument: {
+          Version: '2012-10-17',
+          Statement: [{
+            Sid: 'EventBridgeRulesOfThisStackOnly',
+            Effect: 'Allow',
+            Principal: { Service: 'events.amazonaws.com' },
+            Action: 'sqs:SendMessage',
+            Resource: deadLetterQueue.attrArn,
+            Condition: { ArnEquals: { 'aws:SourceArn': ruleArns } },
+          }],
+        },
+      });
     }
     if (crossAccount && (resets.breakGlass || resets.checkout || resets.drift)) {
       // Member accounts forward their events (forwarding.yaml) to this default bus: admit
