@@ -199,6 +199,19 @@ where
         })?;
         let events = self.record_decisions(&request, &report);
         self.publish(&events).await;
+        // Every decision is recorded first; then a failure fails the invocation, and its
+        // retry starts no second rotation for the subjects already started.
+        if let Some(failure) = report.decisions.iter().find_map(|d| {
+            d.decision
+                .as_ref()
+                .err()
+                .filter(|error| !reset::is_refusal(error))
+        }) {
+            return Err(Diagnostic {
+                error_type: failure.error_type().to_owned(),
+                error_message: failure.to_string(),
+            });
+        }
         let refused: Vec<&RotationError> = report
             .decisions
             .iter()
@@ -366,10 +379,11 @@ where
         report
             .decisions
             .iter()
-            .map(|decided| {
+            .filter_map(|decided| {
                 let (decision, detail, error_type) = match &decided.decision {
                     Ok(decision) => (decision.as_str(), decision.detail(), None),
-                    Err(error) => ("refused", error.to_string(), Some(error.error_type())),
+                    Err(error) if reset::is_refusal(error) => ("refused", error.to_string(), Some(error.error_type())),
+                    Err(error) => ("failed", error.to_string(), Some(error.error_type())),
                 };
                 let user = decided.user.as_deref().unwrap_or("");
                 let secret = decided.secret.as_deref().unwrap_or("");
@@ -380,7 +394,11 @@ where
                     tracing::info!(trigger, user, secret, event_id, decision, detail = %detail, dry_run = report.dry_run, "reset decided");
                 }
                 println!("{}", metrics::reset_line(trigger, decision));
-                OutcomeEvent {
+                if matches!(decided.decision, Ok(Decision::NotOurs(_))) {
+                    // Not this function's user or secret: no outcome event.
+                    return None;
+                }
+                Some(OutcomeEvent {
                     detail_type: outcome::RESET_DECISION,
                     user: decided.user.clone(),
                     secret_arn: decided.secret.clone(),
@@ -394,7 +412,7 @@ where
                     decision: if report.dry_run { format!("dry_run:{decision}") } else { decision.into() },
                     error_type: error_type.map(str::to_owned),
                     ..OutcomeEvent::default()
-                }
+                })
             })
             .collect()
     }
@@ -427,7 +445,8 @@ fn response(report: &ResetReport) -> Value {
                     entry["Detail"] = json!(decision.detail());
                 }
                 Err(error) => {
-                    entry["Decision"] = json!("refused");
+                    let failed = !reset::is_refusal(error);
+                    entry["Decision"] = json!(if failed { "failed" } else { "refused" });
                     entry["ErrorType"] = json!(error.error_type());
                     entry["Detail"] = json!(error.to_string());
                 }

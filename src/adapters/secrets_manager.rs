@@ -206,11 +206,12 @@ impl RotationControl for SecretsManagerStore {
         Ok(versions)
     }
 
-    async fn rotate(&self, secret_id: &str) -> Result<RotateOutcome> {
+    async fn rotate(&self, secret_id: &str, token: &str) -> Result<RotateOutcome> {
         let result = self
             .client
             .rotate_secret()
             .secret_id(secret_id)
+            .client_request_token(token)
             .send()
             .await;
         match result {
@@ -228,6 +229,14 @@ impl RotationControl for SecretsManagerStore {
                 ) =>
             {
                 Ok(RotateOutcome::InProgress)
+            }
+            Err(error)
+                if error
+                    .as_service_error()
+                    .and_then(aws_sdk_secretsmanager::error::ProvideErrorMetadata::code)
+                    == Some("ResourceExistsException") =>
+            {
+                Ok(RotateOutcome::AlreadyStarted)
             }
             Err(error) => Err(api_error(SERVICE, "RotateSecret", &error)),
         }

@@ -76,6 +76,10 @@ impl Users for Account {
             tags,
         })
     }
+
+    async fn has_login_profile(&self, _: &str) -> crate::error::Result<bool> {
+        unreachable!("the audit reads login profiles from the credential report")
+    }
 }
 
 impl SecretInventory for Account {
@@ -96,7 +100,7 @@ impl RotationControl for Account {
         self.call("ListSecretVersionIds");
         Ok(self.versions.clone())
     }
-    async fn rotate(&self, _: &str) -> crate::error::Result<RotateOutcome> {
+    async fn rotate(&self, _: &str, _: &str) -> crate::error::Result<RotateOutcome> {
         unreachable!("the audit never rotates")
     }
 }

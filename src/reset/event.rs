@@ -99,6 +99,9 @@ pub enum Fact {
     LoginProfileDeleted,
     /// The user's own `ChangePassword`.
     OwnPasswordChange,
+    /// The event cannot concern an enrolled IAM user (a root, role, federated or other
+    /// identity's sign-in or own password change; a record naming no user): why.
+    NotOurs(String),
 }
 
 /// One reset request, from any accepted event.
@@ -108,7 +111,8 @@ pub struct ResetRequest {
     pub trigger: Trigger,
     /// Whom it is for (several for a Security Hub action on several findings).
     pub subjects: Vec<Subject>,
-    /// When the trigger happened (`eventTime`); `None`: now.
+    /// When the trigger happened: the CloudTrail `eventTime`, the envelope's `time` for
+    /// on-demand and Security Hub events, the latest trigger a schedule covers; `None`: now.
     pub time: Option<SystemTime>,
     /// The CloudTrail `eventID` (or the EventBridge event id), for the outcome event.
     pub event_id: Option<String>,
@@ -156,7 +160,7 @@ impl ResetRequest {
             None => return Err(invalid("detail is missing".into())),
         };
         let event_id = optional(fields, "id").map(str::to_owned);
-        match (source, detail_type) {
+        let mut request = match (source, detail_type) {
             (SOURCE, ON_DEMAND) => on_demand(detail, event_id),
             (SOURCE, SCHEDULED) => scheduled(detail),
             ("aws.securityhub", SECURITY_HUB) => security_hub(detail, event_id),
@@ -166,7 +170,13 @@ impl ResetRequest {
             _ => Err(invalid(format!(
                 "events with source {source:?} and detail-type {detail_type:?} are not accepted (see docs/resets.md)"
             ))),
+        }?;
+        if request.trigger.is_explicit() && request.time.is_none() {
+            // No trigger time of their own: the envelope's, so a repeated delivery is
+            // decided as the first one was.
+            request.time = optional_string(fields, "time")?.map(parse_time).transpose()?;
         }
+        Ok(request)
     }
 
     fn new(trigger: Trigger, subjects: Vec<Subject>) -> Self {
@@ -329,9 +339,7 @@ fn console_sign_in(detail: &Map<String, Value>) -> Result<ResetRequest> {
     expect_event_name(detail, &["ConsoleLogin"])?;
     let identity_type = at(detail, "/userIdentity/type").and_then(Value::as_str);
     if identity_type != Some("IAMUser") {
-        return Err(invalid(
-            "only console sign-ins of IAM users (userIdentity.type IAMUser) are accepted".into(),
-        ));
+        return not_ours(Trigger::ConsoleLogin, "console sign-in", identity_type, detail);
     }
     let user = at(detail, "/userIdentity/userName")
         .and_then(Value::as_str)
@@ -373,14 +381,21 @@ fn drift(detail: &Map<String, Value>) -> Result<ResetRequest> {
             "DeleteLoginProfile",
         ],
     )?;
+    let identity_type = at(detail, "/userIdentity/type").and_then(Value::as_str);
+    if name == "ChangePassword" && identity_type != Some("IAMUser") {
+        return not_ours(Trigger::Drift, "ChangePassword", identity_type, detail);
+    }
     let user = if name == "ChangePassword" {
         at(detail, "/userIdentity/userName")
     } else {
         at(detail, "/requestParameters/userName")
     }
     .and_then(Value::as_str)
-    .filter(|user| !user.is_empty())
-    .ok_or_else(|| invalid(format!("the {name} record names no user")))?;
+    .filter(|user| !user.is_empty());
+    let Some(user) = user else {
+        // A root or role changing its own console password names no user.
+        return not_ours(Trigger::Drift, name, identity_type, detail);
+    };
     let mut request = cloudtrail(
         ResetRequest::new(Trigger::Drift, vec![Subject::User(user.to_owned())]),
         detail,
@@ -391,6 +406,40 @@ fn drift(detail: &Map<String, Value>) -> Result<ResetRequest> {
             "ChangePassword" => Fact::OwnPasswordChange,
             _ => Fact::Request,
         };
+    }
+    Ok(request)
+}
+
+/// A record that cannot concern an enrolled IAM user: skipped without an AWS call. Only
+/// the identity types AWS documents are named (the field is the sender's to write).
+fn not_ours(
+    trigger: Trigger,
+    what: &str,
+    identity_type: Option<&str>,
+    detail: &Map<String, Value>,
+) -> Result<ResetRequest> {
+    const KNOWN: [&str; 9] = [
+        "Root",
+        "IAMUser",
+        "AssumedRole",
+        "Role",
+        "FederatedUser",
+        "SAMLUser",
+        "WebIdentityUser",
+        "AWSAccount",
+        "AWSService",
+    ];
+    let identity = identity_type
+        .filter(|t| KNOWN.contains(t))
+        .unwrap_or("another kind of");
+    let mut request = cloudtrail(
+        ResetRequest::new(trigger, vec![Subject::User(format!("({identity} identity)"))]),
+        detail,
+    )?;
+    if request.fact == Fact::Request {
+        request.fact = Fact::NotOurs(format!(
+            "a {what} by a {identity} identity, not by or for an IAM user: it cannot concern an enrolled user"
+        ));
     }
     Ok(request)
 }
