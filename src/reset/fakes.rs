@@ -38,6 +38,8 @@ pub struct State {
     pub now: Option<SystemTime>,
     /// Users without a login profile.
     pub no_profile: HashSet<String>,
+    /// Creation times of the versions each secret's finished rotations promoted.
+    pub finished: HashMap<String, Vec<SystemTime>>,
 }
 
 #[derive(Clone)]
@@ -141,6 +143,21 @@ impl FakeAws {
         }
     }
 
+    /// Whether the user has a login profile.
+    pub fn has_profile(&self, user: &str) -> bool {
+        !lock(&self.0).no_profile.contains(user)
+    }
+
+    /// Creation times of the versions that finished a rotation (`AWSCURRENT` or
+    /// `AWSPREVIOUS`, IAM-applied when promoted), the first version excluded.
+    pub fn finished_rotations(&self, arn: &str) -> Vec<SystemTime> {
+        lock(&self.0)
+            .finished
+            .get(arn)
+            .cloned()
+            .unwrap_or_default()
+    }
+
     /// `setSecret`: IAM accepted the pending password (`IAM_APPLIED` moves to it).
     pub fn apply_pending(&self, arn: &str) -> bool {
         let mut applied = false;
@@ -177,9 +194,16 @@ impl FakeAws {
             let version = &mut secret.versions[index];
             version.stages.retain(|s| s != "AWSPENDING");
             version.stages.push("AWSCURRENT".into());
-            finished = Some(version.id.clone());
+            finished = version.created;
         });
-        finished
+        if let Some(created) = finished {
+            lock(&self.0)
+                .finished
+                .entry(arn.into())
+                .or_default()
+                .push(created);
+        }
+        finished.map(|_| arn.to_owned())
     }
 
     pub fn calls(&self) -> Vec<String> {

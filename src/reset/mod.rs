@@ -841,4 +841,6 @@ fn not_ours(trigger: Trigger, error: &RotationError) -> Option<Decision> {
 }
 
 #[cfg(test)]
+mod proptests;
+#[cfg(test)]
 mod tests;
