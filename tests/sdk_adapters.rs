@@ -416,7 +416,11 @@ async fn rotate_secret_starts_a_rotation_and_a_previous_rotation_in_progress_is_
     });
     let store = SecretsManagerStore::new(mock_client!(aws_sdk_secretsmanager, [&other]));
     assert_eq!(
-        store.rotate(ARN, TOKEN).await.expect_err("error").error_type(),
+        store
+            .rotate(ARN, TOKEN)
+            .await
+            .expect_err("error")
+            .error_type(),
         "AwsApiError"
     );
 

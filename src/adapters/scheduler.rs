@@ -55,7 +55,10 @@ pub fn at_expression(at: std::time::SystemTime) -> String {
 }
 
 /// The target and time window of a reset schedule.
-fn target_and_window(schedule: &OneTimeSchedule, role: &str) -> Result<(Target, FlexibleTimeWindow)> {
+fn target_and_window(
+    schedule: &OneTimeSchedule,
+    role: &str,
+) -> Result<(Target, FlexibleTimeWindow)> {
     let target = Target::builder()
         .arn(&schedule.target_arn)
         .role_arn(role)
@@ -98,7 +101,10 @@ impl Schedules for EventBridgeSchedules {
                     name: name.to_owned(),
                     at,
                     target_arn: target.map(|t| t.arn().to_owned()).unwrap_or_default(),
-                    input: target.and_then(|t| t.input()).unwrap_or_default().to_owned(),
+                    input: target
+                        .and_then(|t| t.input())
+                        .unwrap_or_default()
+                        .to_owned(),
                 }))
             }
             Err(error)

@@ -174,7 +174,9 @@ impl ResetRequest {
         if request.trigger.is_explicit() && request.time.is_none() {
             // No trigger time of their own: the envelope's, so a repeated delivery is
             // decided as the first one was.
-            request.time = optional_string(fields, "time")?.map(parse_time).transpose()?;
+            request.time = optional_string(fields, "time")?
+                .map(parse_time)
+                .transpose()?;
         }
         Ok(request)
     }
@@ -339,7 +341,12 @@ fn console_sign_in(detail: &Map<String, Value>) -> Result<ResetRequest> {
     expect_event_name(detail, &["ConsoleLogin"])?;
     let identity_type = at(detail, "/userIdentity/type").and_then(Value::as_str);
     if identity_type != Some("IAMUser") {
-        return not_ours(Trigger::ConsoleLogin, "console sign-in", identity_type, detail);
+        return not_ours(
+            Trigger::ConsoleLogin,
+            "console sign-in",
+            identity_type,
+            detail,
+        );
     }
     let user = at(detail, "/userIdentity/userName")
         .and_then(Value::as_str)
@@ -433,7 +440,10 @@ fn not_ours(
         .filter(|t| KNOWN.contains(t))
         .unwrap_or("another kind of");
     let mut request = cloudtrail(
-        ResetRequest::new(trigger, vec![Subject::User(format!("({identity} identity)"))]),
+        ResetRequest::new(
+            trigger,
+            vec![Subject::User(format!("({identity} identity)"))],
+        ),
         detail,
     )?;
     if request.fact == Fact::Request {
@@ -600,6 +610,65 @@ mod tests {
     }
 
     #[test]
+    fn sign_ins_and_password_changes_of_identities_that_are_not_iam_users_are_not_ours() {
+        for (source, detail_type, detail) in [
+            (
+                "aws.signin",
+                CONSOLE_SIGN_IN,
+                json!({"eventName": "ConsoleLogin",
+                "userIdentity": {"type": "Root", "arn": "arn:aws:iam::123456789012:root"},
+                "responseElements": {"ConsoleLogin": "Success"}}),
+            ),
+            (
+                "aws.signin",
+                CONSOLE_SIGN_IN,
+                json!({"eventName": "ConsoleLogin",
+                "userIdentity": {"type": "AssumedRole", "arn": "arn:aws:sts::123456789012:assumed-role/admin/bob"}}),
+            ),
+            (
+                "aws.iam",
+                API_CALL,
+                json!({"eventName": "ChangePassword",
+                "userIdentity": {"type": "Root", "arn": "arn:aws:iam::123456789012:root"}}),
+            ),
+            (
+                "aws.iam",
+                API_CALL,
+                json!({"eventName": "ChangePassword",
+                "userIdentity": {"type": "hunter2-x"}}),
+            ),
+            (
+                "aws.iam",
+                API_CALL,
+                json!({"eventName": "UpdateLoginProfile",
+                "userIdentity": {"type": "Root"}, "requestParameters": {}}),
+            ),
+        ] {
+            let request =
+                parse(cloudtrail_event(source, detail_type, detail)).expect("not an error");
+            let Fact::NotOurs(why) = &request.fact else {
+                panic!("{request:?} is not skipped")
+            };
+            assert!(!why.contains("hunter2"), "{why}");
+        }
+    }
+
+    #[test]
+    fn on_demand_and_security_hub_requests_take_the_envelopes_time() {
+        let request = parse(
+            json!({"source": SOURCE, "detail-type": ON_DEMAND, "id": "ev-7",
+            "time": "2026-11-24T10:00:00Z", "detail": {"userName": "alice"}}),
+        )
+        .expect("valid");
+        assert_eq!(
+            request
+                .time
+                .map(|t| humantime::format_rfc3339_seconds(t).to_string()),
+            Some("2026-11-24T10:00:00Z".into())
+        );
+    }
+
+    #[test]
     fn a_security_hub_action_names_every_iam_user_of_its_findings_once() {
         let request = parse(cloudtrail_event("aws.securityhub", SECURITY_HUB, json!({"findings": [
             {"Resources": [{"Type": "AwsIamUser", "Id": "arn:aws:iam::123456789012:user/ops/alice"},
@@ -655,11 +724,6 @@ mod tests {
             (
                 json!({"source": SOURCE, "detail-type": ON_DEMAND, "detail": "hunter2-x"}),
                 "detail is a string",
-            ),
-            (
-                json!({"source": "aws.signin", "detail-type": CONSOLE_SIGN_IN, "detail": {"eventName": "ConsoleLogin",
-                "userIdentity": {"type": "Root"}}}),
-                "IAMUser",
             ),
             (
                 json!({"source": "aws.iam", "detail-type": API_CALL, "detail": {"eventName": "CreateUser"}}),

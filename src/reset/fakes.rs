@@ -151,11 +151,7 @@ impl FakeAws {
     /// Creation times of the versions that finished a rotation (`AWSCURRENT` or
     /// `AWSPREVIOUS`, IAM-applied when promoted), the first version excluded.
     pub fn finished_rotations(&self, arn: &str) -> Vec<SystemTime> {
-        lock(&self.0)
-            .finished
-            .get(arn)
-            .cloned()
-            .unwrap_or_default()
+        lock(&self.0).finished.get(arn).cloned().unwrap_or_default()
     }
 
     /// `setSecret`: IAM accepted the pending password (`IAM_APPLIED` moves to it).
@@ -180,7 +176,11 @@ impl FakeAws {
             let Some(index) = pending_index(secret) else {
                 return;
             };
-            if !secret.versions[index].stages.iter().any(|s| s == "IAM_APPLIED") {
+            if !secret.versions[index]
+                .stages
+                .iter()
+                .any(|s| s == "IAM_APPLIED")
+            {
                 return;
             }
             for version in &mut secret.versions {

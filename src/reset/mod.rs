@@ -39,8 +39,7 @@ use crate::rotation::{check_binding, BINDING_TAG, CREDENTIALS_KEY};
 use crate::secret::SecretValue;
 pub use event::{Fact, ResetRequest, Subject, Trigger};
 use ports::{
-    OneTimeSchedule, RotateOutcome, RotationControl, ScheduleOutcome, Schedules, Users,
-    VersionInfo,
+    OneTimeSchedule, RotateOutcome, RotationControl, ScheduleOutcome, Schedules, Users, VersionInfo,
 };
 pub use settings::ResetSettings;
 use settings::{MAX_ATTEMPTS, RETRY_DELAY};
@@ -165,7 +164,10 @@ impl<U: Users, R: RotationControl, S: Schedules> Resetter<U, R, S> {
 
     /// The same resetter reading time from `clock` (tests run it on a fake clock).
     #[cfg(test)]
-    pub(crate) fn with_clock(mut self, clock: impl Fn() -> SystemTime + Send + Sync + 'static) -> Self {
+    pub(crate) fn with_clock(
+        mut self,
+        clock: impl Fn() -> SystemTime + Send + Sync + 'static,
+    ) -> Self {
         self.now = Box::new(clock);
         self
     }
@@ -571,7 +573,14 @@ impl<U: Users, R: RotationControl, S: Schedules> Resetter<U, R, S> {
             });
         }
         match self
-            .pend(request, target, function_arn, now + RETRY_DELAY, since, attempt)
+            .pend(
+                request,
+                target,
+                function_arn,
+                now + RETRY_DELAY,
+                since,
+                attempt,
+            )
             .await?
         {
             Pended::Written(at) | Pended::Covered(at) => Ok(Decision::RetryScheduled(at, attempt)),
@@ -608,7 +617,9 @@ impl<U: Users, R: RotationControl, S: Schedules> Resetter<U, R, S> {
                 service: "scheduler",
                 operation: "GetSchedule",
                 code: "ResourceNotFoundException".into(),
-                message: format!("schedule {name} was deleted while this trigger was merged into it"),
+                message: format!(
+                    "schedule {name} was deleted while this trigger was merged into it"
+                ),
             });
         };
         let now = (self.now)();
@@ -637,7 +648,8 @@ impl<U: Users, R: RotationControl, S: Schedules> Resetter<U, R, S> {
             (Some(p), false) => p.attempt.unwrap_or(1).max(attempt),
             _ => attempt,
         };
-        let schedule = self.schedule_of(latest, target, function_arn, new_at, new_since, new_attempt);
+        let schedule =
+            self.schedule_of(latest, target, function_arn, new_at, new_since, new_attempt);
         self.schedules.update(&schedule).await?;
         Ok(if still_to_fire && new_at == existing.at && !fired {
             Pended::Covered(new_at)
@@ -672,7 +684,12 @@ impl<U: Users, R: RotationControl, S: Schedules> Resetter<U, R, S> {
 
     /// After a fired schedule's decision: the schedule goes, unless a later trigger was
     /// merged into it meanwhile (it then covers a later time, or fires later).
-    async fn finish_fired(&self, request: &ResetRequest, arn: &str, since: SystemTime) -> Result<()> {
+    async fn finish_fired(
+        &self,
+        request: &ResetRequest,
+        arn: &str,
+        since: SystemTime,
+    ) -> Result<()> {
         if request.attempt.is_none() || self.dry_run(request) {
             return Ok(());
         }
@@ -767,7 +784,9 @@ fn primary_arn(id: &str, function_arn: &str) -> String {
     let home = function_arn.split(':').nth(3).unwrap_or_default();
     let parts: Vec<&str> = id.splitn(5, ':').collect();
     match parts.as_slice() {
-        ["arn", partition, "secretsmanager", region, rest] if !home.is_empty() && *region != home => {
+        ["arn", partition, "secretsmanager", region, rest]
+            if !home.is_empty() && *region != home =>
+        {
             format!("arn:{partition}:secretsmanager:{home}:{rest}")
         }
         _ => id.to_owned(),

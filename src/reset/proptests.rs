@@ -73,30 +73,64 @@ fn event(kind: Kind, id: &str, at: SystemTime) -> Value {
     let admin = json!({"type": "AssumedRole", "arn": "arn:aws:sts::123456789012:assumed-role/admin/bob",
         "sessionContext": {"sessionIssuer": {"arn": "arn:aws:iam::123456789012:role/admin"}}});
     match kind {
-        Kind::SignIn => envelope(id, at, "aws.signin", "AWS Console Sign In via CloudTrail", json!({
+        Kind::SignIn => envelope(
+            id,
+            at,
+            "aws.signin",
+            "AWS Console Sign In via CloudTrail",
+            json!({
             "eventName": "ConsoleLogin", "eventTime": stamp(at), "eventID": format!("ct-{id}"),
             "userIdentity": {"type": "IAMUser", "userName": "alice"},
-            "responseElements": {"ConsoleLogin": "Success"}})),
-        Kind::Read => envelope(id, at, "aws.secretsmanager", "AWS API Call via CloudTrail", json!({
+            "responseElements": {"ConsoleLogin": "Success"}}),
+        ),
+        Kind::Read => envelope(
+            id,
+            at,
+            "aws.secretsmanager",
+            "AWS API Call via CloudTrail",
+            json!({
             "eventName": "GetSecretValue", "eventTime": stamp(at), "eventID": format!("ct-{id}"),
-            "requestParameters": {"secretId": SECRET}, "userIdentity": admin})),
-        Kind::Drift => envelope(id, at, "aws.iam", "AWS API Call via CloudTrail", json!({
+            "requestParameters": {"secretId": SECRET}, "userIdentity": admin}),
+        ),
+        Kind::Drift => envelope(
+            id,
+            at,
+            "aws.iam",
+            "AWS API Call via CloudTrail",
+            json!({
             "eventName": "UpdateLoginProfile", "eventTime": stamp(at), "eventID": format!("ct-{id}"),
-            "requestParameters": {"userName": "alice"}, "userIdentity": admin})),
-        Kind::OnDemand => envelope(id, at, "iam-password-rotation", "IAM Password Reset Requested",
-            json!({"userName": "alice"})),
-        Kind::SecurityHub => envelope(id, at, "aws.securityhub", "Security Hub Findings - Custom Action",
+            "requestParameters": {"userName": "alice"}, "userIdentity": admin}),
+        ),
+        Kind::OnDemand => envelope(
+            id,
+            at,
+            "iam-password-rotation",
+            "IAM Password Reset Requested",
+            json!({"userName": "alice"}),
+        ),
+        Kind::SecurityHub => envelope(
+            id,
+            at,
+            "aws.securityhub",
+            "Security Hub Findings - Custom Action",
             json!({"findings": [{"Resources": [{"Type": "AwsIamUser",
-                "Id": "arn:aws:iam::123456789012:user/alice"}]}]})),
+                "Id": "arn:aws:iam::123456789012:user/alice"}]}]}),
+        ),
     }
 }
 
 fn delete_login_profile(id: &str, at: SystemTime) -> Value {
-    envelope(id, at, "aws.iam", "AWS API Call via CloudTrail", json!({
+    envelope(
+        id,
+        at,
+        "aws.iam",
+        "AWS API Call via CloudTrail",
+        json!({
         "eventName": "DeleteLoginProfile", "eventTime": stamp(at), "eventID": format!("ct-{id}"),
         "requestParameters": {"userName": "alice"},
         "userIdentity": {"type": "AssumedRole", "arn": "arn:aws:sts::123456789012:assumed-role/admin/bob",
-            "sessionContext": {"sessionIssuer": {"arn": "arn:aws:iam::123456789012:role/admin"}}}}))
+            "sessionContext": {"sessionIssuer": {"arn": "arn:aws:iam::123456789012:role/admin"}}}}),
+    )
 }
 
 /// One run: the fakes, the resetter on the fake clock, and what the checks need.
@@ -174,12 +208,15 @@ impl World {
             match decided.decision {
                 Ok(Decision::RotationStarted(version)) => {
                     if !self.aws.has_profile("alice") {
-                        self.problems.push(format!("rotation {version} started for a user without a login profile"));
+                        self.problems.push(format!(
+                            "rotation {version} started for a user without a login profile"
+                        ));
                     }
                     let count = self.started_by.entry(key.clone()).or_default();
                     *count += 1;
                     if *count > 1 {
-                        self.problems.push(format!("delivery {key} started a second rotation"));
+                        self.problems
+                            .push(format!("delivery {key} started a second rotation"));
                     }
                     self.starts.push(self.now());
                 }
