@@ -683,7 +683,8 @@ impl<U: Users, R: RotationControl, S: Schedules> Resetter<U, R, S> {
     }
 
     /// After a fired schedule's decision: the schedule goes, unless a later trigger was
-    /// merged into it meanwhile (it then covers a later time, or fires later).
+    /// merged into it meanwhile (it then covers a later time). One re-armed by an older
+    /// trigger goes too: this decision covers that trigger.
     async fn finish_fired(
         &self,
         request: &ResetRequest,
@@ -702,7 +703,7 @@ impl<U: Users, R: RotationControl, S: Schedules> Resetter<U, R, S> {
         )
         .ok()
         .and_then(|p| p.time);
-        if existing.at > (self.now)() || covers.is_some_and(|t| t > since) {
+        if covers.is_some_and(|t| t > since) {
             return Ok(());
         }
         self.schedules.delete(&name).await
