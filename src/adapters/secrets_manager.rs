@@ -162,6 +162,11 @@ impl RotationControl for SecretsManagerStore {
         SecretStore::describe(self, secret_id).await
     }
 
+    async fn label(&self, secret_id: &str, label: &str, version: &str) -> Result<()> {
+        self.update_stage(secret_id, label, Some(version), None)
+            .await
+    }
+
     async fn current_value(&self, secret_id: &str) -> Result<Option<SecretString>> {
         let result = self
             .client

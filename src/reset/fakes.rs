@@ -216,7 +216,11 @@ impl FakeAws {
             .filter(|c| {
                 matches!(
                     c.as_str(),
-                    "RotateSecret" | "CreateSchedule" | "UpdateSchedule" | "DeleteSchedule"
+                    "RotateSecret"
+                        | "CreateSchedule"
+                        | "UpdateSchedule"
+                        | "DeleteSchedule"
+                        | "UpdateSecretVersionStage"
                 )
             })
             .collect()
@@ -306,6 +310,19 @@ impl RotationControl for FakeAws {
             .get(secret_id)
             .map(|s| s.versions.clone())
             .unwrap_or_default())
+    }
+
+    async fn label(&self, secret_id: &str, label: &str, version: &str) -> Result<()> {
+        let mut state = self.record("UpdateSecretVersionStage");
+        if let Some(secret) = state.secrets.get_mut(secret_id) {
+            for v in &mut secret.versions {
+                v.stages.retain(|s| s != label);
+                if v.id == version {
+                    v.stages.push(label.into());
+                }
+            }
+        }
+        Ok(())
     }
 
     async fn rotate(&self, secret_id: &str, token: &str) -> Result<RotateOutcome> {

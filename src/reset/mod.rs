@@ -287,14 +287,13 @@ impl<U: Users, R: RotationControl, S: Schedules> Resetter<U, R, S> {
     fn fact_decision(&self, request: &ResetRequest) -> Result<Option<Decision>> {
         let skip = |why: &str| Ok(Some(Decision::Skipped(why.into())));
         match &request.fact {
-            Fact::FailedSignIn => return skip("the console sign-in failed: a failed sign-in never resets"),
+            Fact::FailedSignIn => {
+                return skip("the console sign-in failed: a failed sign-in never resets")
+            }
             Fact::FailedCall(code) => {
                 return skip(&format!("the call failed ({code}): it changed nothing"))
             }
             Fact::NotOurs(why) => return Ok(Some(Decision::NotOurs(why.clone()))),
-            Fact::OwnPasswordChange if self.password_reset_required => {
-                return skip("the user's own ChangePassword with PASSWORD_RESET_REQUIRED=true is the expected first sign-in")
-            }
             Fact::OwnPasswordChange | Fact::Request | Fact::LoginProfileDeleted => {}
         }
         if matches!(request.trigger, Trigger::Drift | Trigger::SecretRead)
@@ -503,6 +502,11 @@ impl<U: Users, R: RotationControl, S: Schedules> Resetter<U, R, S> {
         }
         // A trigger cannot be later than now (a sender's clock may say otherwise).
         let since = request.time.map_or(now, |time| time.min(now));
+        if request.fact == Fact::OwnPasswordChange && self.password_reset_required {
+            if let Some(skip) = self.first_change(request, arn, since, dry_run).await? {
+                return Ok(skip);
+            }
+        }
         let attempt = request.attempt.unwrap_or(1);
         if request.trigger.is_delayed() && request.attempt.is_none() {
             let at = since + self.settings.delay;
@@ -585,6 +589,42 @@ impl<U: Users, R: RotationControl, S: Schedules> Resetter<U, R, S> {
         {
             Pended::Written(at) | Pended::Covered(at) => Ok(Decision::RetryScheduled(at, attempt)),
         }
+    }
+
+    /// With `PASSWORD_RESET_REQUIRED=true` the user's own `ChangePassword` after a
+    /// rotation is the expected first sign-in: the first one only. The version IAM
+    /// accepted records which change used the exemption (a `FIRST_CHANGE_` label named
+    /// after the event), so a repeated delivery is skipped again and any other change is
+    /// drift. `None`: not exempt.
+    async fn first_change(
+        &self,
+        request: &ResetRequest,
+        arn: &str,
+        since: SystemTime,
+        dry_run: bool,
+    ) -> Result<Option<Decision>> {
+        let versions = self.secrets.versions(arn).await?;
+        let Some(rotated) = versions
+            .iter()
+            .find(|v| has(v, AWSCURRENT) && has(v, IAM_APPLIED))
+            .filter(|v| v.created.is_some_and(|created| created <= since))
+        else {
+            return Ok(None);
+        };
+        let label = first_change_label(request, since);
+        match rotated
+            .stages
+            .iter()
+            .find(|s| s.starts_with(FIRST_CHANGE_PREFIX))
+        {
+            Some(used) if *used == label => {}
+            Some(_) => return Ok(None),
+            None if dry_run => {}
+            None => self.secrets.label(arn, &label, &rotated.id).await?,
+        }
+        Ok(Some(Decision::Skipped(
+            "the user's first ChangePassword after a rotation with PASSWORD_RESET_REQUIRED=true is the expected first sign-in".into(),
+        )))
     }
 
     /// Puts the trigger (at `since`) on the secret's one schedule, to fire at `at` at the
@@ -750,6 +790,20 @@ fn last_rotation(versions: &[VersionInfo]) -> Option<SystemTime> {
 
 fn has(version: &VersionInfo, stage: &str) -> bool {
     version.stages.iter().any(|s| s == stage)
+}
+
+/// The label that marks the first password change a required reset allowed.
+const FIRST_CHANGE_PREFIX: &str = "FIRST_CHANGE_";
+
+/// `FIRST_CHANGE_` and 16 hex digits naming the change (its event id, else its time).
+fn first_change_label(request: &ResetRequest, since: SystemTime) -> String {
+    let identity = request
+        .event_id
+        .clone()
+        .unwrap_or_else(|| humantime::format_rfc3339_millis(since).to_string());
+    let digest = Sha256::digest(identity.as_bytes());
+    let hex: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
+    format!("{FIRST_CHANGE_PREFIX}{hex}")
 }
 
 /// `RotateSecret`'s `ClientRequestToken` for a trigger: the same trigger (a repeated

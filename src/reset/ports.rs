@@ -64,6 +64,15 @@ pub trait RotationControl: Send + Sync {
     /// `ListSecretVersionIds`: the versions that carry a label.
     fn versions(&self, secret_id: &str) -> impl Future<Output = Result<Vec<VersionInfo>>> + Send;
 
+    /// `UpdateSecretVersionStage`: attaches `label` to `version` (a record of the reset's
+    /// own, such as the first password change a required reset allowed).
+    fn label(
+        &self,
+        secret_id: &str,
+        label: &str,
+        version: &str,
+    ) -> impl Future<Output = Result<()>> + Send;
+
     /// `RotateSecret` with the secret's own rotation configuration; `token` (32–64
     /// characters) becomes the new version's id, so a trigger starts one rotation at most.
     fn rotate(

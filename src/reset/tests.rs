@@ -525,3 +525,30 @@ async fn a_secret_the_function_may_not_describe_is_rotated_by_another_function()
     );
     assert_eq!(skipped.as_str(), "skipped");
 }
+
+#[tokio::test]
+async fn with_a_required_reset_only_the_first_own_password_change_after_a_rotation_is_exempt() {
+    let aws = FakeAws::enrolled();
+    let resetter = resetter(&aws, settings(), true);
+    let change = |id: &str| {
+        request(
+            json!({"source": "aws.iam", "detail-type": "AWS API Call via CloudTrail", "detail": {
+        "eventName": "ChangePassword", "eventTime": ago(5), "eventID": id,
+        "userIdentity": {"type": "IAMUser", "userName": "alice",
+                         "arn": "arn:aws:iam::123456789012:user/alice"}}}),
+        )
+    };
+    let first = decision(decide(&resetter, &change("ct-first")).await);
+    assert_eq!(first.as_str(), "skipped", "{first:?}");
+    // The same record delivered again is the same first change.
+    let again = decision(decide(&resetter, &change("ct-first")).await);
+    assert_eq!(again.as_str(), "skipped", "{again:?}");
+    assert_eq!(
+        aws.writes(),
+        ["UpdateSecretVersionStage"],
+        "the exemption is recorded once"
+    );
+    // Any later change is drift.
+    let second = decision(decide(&resetter, &change("ct-second")).await);
+    assert_eq!(second.as_str(), "rotation_started");
+}

@@ -535,3 +535,16 @@ def test_a_drift_of_a_self_service_secret_asks_for_re_enrolment_instead_of_a_rot
         result = w.driver.function.invoke(iam_call("UpdateLoginProfile", user.username, role_identity(ADMIN_ROLE)))
         assert not result.ok and result.error_type == "ReenrolmentRequired", result.body
         assert w.started() == [] and aws_writes(aws) == {}
+
+
+def test_with_a_required_reset_only_the_first_own_password_change_after_a_rotation_is_exempt(aws, world):
+    with record_case(CATEGORY):
+        w = world(PASSWORD_RESET_REQUIRED="true")
+        user = w.enrol("rule-first-change")
+        identity = {"type": "IAMUser", "userName": user.username,
+                    "arn": f"arn:aws:iam::123456789012:user/{user.username}"}
+        first = iam_call("ChangePassword", user.username, identity)
+        assert decisions(w.driver.function.invoke(first)) == ["skipped"]
+        assert decisions(w.driver.function.invoke(first)) == ["skipped"], "the same record delivered again"
+        second = iam_call("ChangePassword", user.username, identity)
+        assert decisions(w.driver.function.invoke(second)) == ["rotation_started"]
