@@ -548,3 +548,22 @@ def test_with_a_required_reset_only_the_first_own_password_change_after_a_rotati
         assert decisions(w.driver.function.invoke(first)) == ["skipped"], "the same record delivered again"
         second = iam_call("ChangePassword", user.username, identity)
         assert decisions(w.driver.function.invoke(second)) == ["rotation_started"]
+
+
+def test_a_request_naming_several_users_records_each_decision_and_its_retry_rotates_none_twice(
+        aws, world, rotation_token):
+    with record_case(CATEGORY, faults=1):
+        w = world()
+        alice, bob = w.enrol("rule-several-a"), w.enrol("rule-several-b")
+        event = security_hub(alice.username, bob.username)
+        aws.control.clear_events()
+        aws.control.inject_fault("RotateSecret", "500", nth=2, count=10)
+        failed = w.driver.function.invoke(event)
+        assert not failed.ok
+        published = {e["Detail"]["user"]: e["Detail"]["decision"] for e in w.outcome_events()}
+        assert published == {alice.username: "rotation_started", bob.username: "failed"}
+        aws.control.clear_faults()
+        retried = w.driver.function.invoke(event)  # Lambda's retry of the same event
+        assert decisions(retried) == ["coalesced", "rotation_started"]
+        started = {r["SecretArn"] for r in w.started()}
+        assert started == {alice.secret_arn, bob.secret_arn} and len(w.started()) == 2
