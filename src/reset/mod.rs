@@ -607,7 +607,11 @@ impl<U: Users, R: RotationControl, S: Schedules> Resetter<U, R, S> {
         let Some(rotated) = versions
             .iter()
             .find(|v| has(v, AWSCURRENT) && has(v, IAM_APPLIED))
-            .filter(|v| v.created.is_some_and(|created| created <= since))
+            // eventTime has whole seconds: a change in the rotation's own second may follow it.
+            .filter(|v| {
+                v.created
+                    .is_some_and(|created| created < since + Duration::from_secs(1))
+            })
         else {
             return Ok(None);
         };
