@@ -316,7 +316,10 @@ impl World {
     }
 }
 
-/// Cases per `cargo test` run; `PROPTEST_CASES` overrides it.
+/// Cases per `cargo test` run; `PROPTEST_CASES` overrides it. About 7 s in a debug build.
+/// With the schedule taking only its first trigger and any newer version covering it, a
+/// failing case turns up after about 15 cases (4–32 in ten runs); 512 found one in every
+/// one of 20 runs.
 const CASES: u32 = 512;
 
 proptest! {
