@@ -11,7 +11,7 @@ use crate::accounts::{is_account_id, MemberRoleSettings};
 use crate::audit::AuditSettings;
 use crate::error::{Result, RotationError};
 use crate::password::{GeneratorSettings, MAX_PASSWORD_LENGTH};
-use crate::reset::settings::{SchedulerSettings, MAX_DELAY_MINUTES};
+use crate::reset::settings::{parse_min_interval, SchedulerSettings, MAX_DELAY_MINUTES};
 use crate::reset::ResetSettings;
 use crate::rotation::RotationSettings;
 
@@ -94,6 +94,7 @@ impl Config {
                 dry_run: flag("RESET_DRY_RUN", defaults.reset.dry_run)?,
                 delay: parse_delay(lookup("RESET_DELAY_MINUTES"))?,
                 function_role_arn: text("FUNCTION_ROLE_ARN"),
+                min_interval: parse_min_interval(lookup("RESET_MIN_INTERVAL_MINUTES"))?,
             },
             scheduler: SchedulerSettings {
                 group: text("SCHEDULE_GROUP"),

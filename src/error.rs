@@ -187,6 +187,16 @@ pub enum RotationError {
         attempts: u32,
     },
 
+    /// A self-service secret whose password someone else changed: its rotation needs the
+    /// current password, which the secret no longer holds.
+    #[error("secret {secret} rotates with user {user}'s own ChangePassword, but the password in it is no longer IAM's (changed outside the rotation): a rotation cannot succeed; re-enrol the user (docs/self-service.md)")]
+    ReenrolmentRequired {
+        /// The secret ARN.
+        secret: String,
+        /// The IAM user.
+        user: String,
+    },
+
     /// The self-service strategy needs the current password as `OldPassword`.
     #[error("secret {secret} rotates with changePasswordCredentials (the user's own ChangePassword), which needs the current password, but AWSCURRENT has no \"password\": set it, or remove changePasswordCredentials to use UpdateLoginProfile")]
     CurrentPasswordMissing {
@@ -365,6 +375,7 @@ impl RotationError {
             Self::RotatedByAnotherFunction { .. } => "RotatedByAnotherFunction",
             Self::SecretNamesAnotherUser { .. } => "SecretNamesAnotherUser",
             Self::ResetRetriesExhausted { .. } => "ResetRetriesExhausted",
+            Self::ReenrolmentRequired { .. } => "ReenrolmentRequired",
             Self::CurrentPasswordMissing { .. } => "CurrentPasswordMissing",
             Self::InvalidCredentialsSecret { .. } => "InvalidCredentialsSecret",
             Self::CredentialsUserMismatch { .. } => "CredentialsUserMismatch",

@@ -307,7 +307,8 @@ fn response(report: &ResetReport) -> Value {
                     entry["Detail"] = json!(decision.detail());
                 }
                 Err(error) => {
-                    entry["Decision"] = json!("refused");
+                    let failed = !reset::is_refusal(error);
+                    entry["Decision"] = json!(if failed { "failed" } else { "refused" });
                     entry["ErrorType"] = json!(error.error_type());
                     entry["Detail"] = json!(error.to_string());
                 }
@@ -320,6 +321,19 @@ fn response(report: &ResetReport) -> Value {
 
 /// A reset's answer: the decisions, or an error when every subject was refused.
 fn answer(report: &ResetReport) -> Result<Value, Diagnostic> {
+    // Every decision is recorded first; then a failure fails the invocation, and its
+    // retry starts no second rotation for the subjects already started.
+    if let Some(failure) = report.decisions.iter().find_map(|d| {
+        d.decision
+            .as_ref()
+            .err()
+            .filter(|error| !reset::is_refusal(error))
+    }) {
+        return Err(Diagnostic {
+            error_type: failure.error_type().to_owned(),
+            error_message: failure.to_string(),
+        });
+    }
     let refused: Vec<&RotationError> = report
         .decisions
         .iter()

@@ -47,6 +47,7 @@ use iam_password_rotation::ports::{
 use secrecy::SecretString;
 
 const ARN: &str = "arn:aws:secretsmanager:us-east-1:123456789012:secret:demo-AbCdEf";
+const TOKEN: &str = "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d";
 
 fn iam_error(status: u16, code: &str) -> HttpResponse {
     let body = format!(
@@ -389,11 +390,15 @@ use iam_password_rotation::reset::settings::SchedulerSettings;
 #[tokio::test]
 async fn rotate_secret_starts_a_rotation_and_a_previous_rotation_in_progress_is_told_apart() {
     let started = mock!(aws_sdk_secretsmanager::Client::rotate_secret)
-        .match_requests(|req| req.secret_id() == Some(ARN) && req.rotation_lambda_arn().is_none())
+        .match_requests(|req| {
+            req.secret_id() == Some(ARN)
+                && req.rotation_lambda_arn().is_none()
+                && req.client_request_token() == Some(TOKEN)
+        })
         .then_output(|| RotateSecretOutput::builder().version_id("v-9").build());
     let store = SecretsManagerStore::new(mock_client!(aws_sdk_secretsmanager, [&started]));
     assert_eq!(
-        store.rotate(ARN).await.expect("ok"),
+        store.rotate(ARN, TOKEN).await.expect("ok"),
         RotateOutcome::Started("v-9".into())
     );
 
@@ -406,7 +411,7 @@ async fn rotate_secret_starts_a_rotation_and_a_previous_rotation_in_progress_is_
     });
     let store = SecretsManagerStore::new(mock_client!(aws_sdk_secretsmanager, [&in_progress]));
     assert_eq!(
-        store.rotate(ARN).await.expect("ok"),
+        store.rotate(ARN, TOKEN).await.expect("ok"),
         RotateOutcome::InProgress
     );
 
@@ -419,8 +424,26 @@ async fn rotate_secret_starts_a_rotation_and_a_previous_rotation_in_progress_is_
     });
     let store = SecretsManagerStore::new(mock_client!(aws_sdk_secretsmanager, [&other]));
     assert_eq!(
-        store.rotate(ARN).await.expect_err("error").error_type(),
+        store
+            .rotate(ARN, TOKEN)
+            .await
+            .expect_err("error")
+            .error_type(),
         "AwsApiError"
+    );
+
+    let exists = mock!(aws_sdk_secretsmanager::Client::rotate_secret).then_error(|| {
+        RotateSecretError::generic(
+            aws_smithy_types::error::ErrorMetadata::builder()
+                .code("ResourceExistsException")
+                .message("You can't use ClientRequestToken because that value is already in use")
+                .build(),
+        )
+    });
+    let store = SecretsManagerStore::new(mock_client!(aws_sdk_secretsmanager, [&exists]));
+    assert_eq!(
+        store.rotate(ARN, TOKEN).await.expect("ok"),
+        RotateOutcome::AlreadyStarted
     );
 }
 
@@ -475,7 +498,7 @@ async fn a_one_time_schedule_fires_once_at_its_time_invokes_the_function_and_del
                 && req.schedule_expression_timezone() == Some("UTC")
                 && req.flexible_time_window().map(|w| w.mode())
                     == Some(&FlexibleTimeWindowMode::Off)
-                && req.action_after_completion() == Some(&ActionAfterCompletion::Delete)
+                && req.action_after_completion() == Some(&ActionAfterCompletion::None)
                 && target.arn() == "arn:aws:lambda:us-east-1:123456789012:function:f"
                 && target.role_arn() == "arn:aws:iam::123456789012:role/scheduler"
                 && target.input() == Some("{\"source\":\"iam-password-rotation\"}")

@@ -263,6 +263,10 @@ impl Users for IamLoginProfiles {
     async fn get_user(&self, user: &str) -> Result<IamUser> {
         LoginProfiles::get_user(self, user).await
     }
+
+    async fn has_login_profile(&self, user: &str) -> Result<bool> {
+        Ok(self.get_login_profile(user).await?.is_some())
+    }
 }
 
 impl SelfService for IamLoginProfiles {

@@ -162,6 +162,11 @@ impl RotationControl for SecretsManagerStore {
         SecretStore::describe(self, secret_id).await
     }
 
+    async fn label(&self, secret_id: &str, label: &str, version: &str) -> Result<()> {
+        self.update_stage(secret_id, label, Some(version), None)
+            .await
+    }
+
     async fn current_value(&self, secret_id: &str) -> Result<Option<SecretString>> {
         let result = self
             .client
@@ -206,11 +211,12 @@ impl RotationControl for SecretsManagerStore {
         Ok(versions)
     }
 
-    async fn rotate(&self, secret_id: &str) -> Result<RotateOutcome> {
+    async fn rotate(&self, secret_id: &str, token: &str) -> Result<RotateOutcome> {
         let result = self
             .client
             .rotate_secret()
             .secret_id(secret_id)
+            .client_request_token(token)
             .send()
             .await;
         match result {
@@ -228,6 +234,14 @@ impl RotationControl for SecretsManagerStore {
                 ) =>
             {
                 Ok(RotateOutcome::InProgress)
+            }
+            Err(error)
+                if error
+                    .as_service_error()
+                    .and_then(aws_sdk_secretsmanager::error::ProvideErrorMetadata::code)
+                    == Some("ResourceExistsException") =>
+            {
+                Ok(RotateOutcome::AlreadyStarted)
             }
             Err(error) => Err(api_error(SERVICE, "RotateSecret", &error)),
         }

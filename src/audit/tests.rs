@@ -107,7 +107,10 @@ impl RotationControl for Account {
         self.call("ListSecretVersionIds");
         Ok(self.versions.clone())
     }
-    async fn rotate(&self, _: &str) -> crate::error::Result<RotateOutcome> {
+    async fn label(&self, _: &str, _: &str, _: &str) -> crate::error::Result<()> {
+        unreachable!("the audit never labels")
+    }
+    async fn rotate(&self, _: &str, _: &str) -> crate::error::Result<RotateOutcome> {
         unreachable!("the audit never rotates")
     }
 }

@@ -100,6 +100,9 @@ pub enum Fact {
     LoginProfileDeleted,
     /// The user's own `ChangePassword`.
     OwnPasswordChange,
+    /// The event cannot concern an enrolled IAM user (a root, role, federated or other
+    /// identity's sign-in or own password change; a record naming no user): why.
+    NotOurs(String),
 }
 
 /// One reset request, from any accepted event.
@@ -109,7 +112,8 @@ pub struct ResetRequest {
     pub trigger: Trigger,
     /// Whom it is for (several for a Security Hub action on several findings).
     pub subjects: Vec<Subject>,
-    /// When the trigger happened (`eventTime`); `None`: now.
+    /// When the trigger happened: the CloudTrail `eventTime`, the envelope's `time` for
+    /// on-demand and Security Hub events, the latest trigger a schedule covers; `None`: now.
     pub time: Option<SystemTime>,
     /// The CloudTrail `eventID` (or the EventBridge event id), for the outcome event.
     pub event_id: Option<String>,
@@ -161,7 +165,7 @@ impl ResetRequest {
             None => return Err(invalid("detail is missing".into())),
         };
         let event_id = optional(fields, "id").map(str::to_owned);
-        match (source, detail_type) {
+        let mut request = match (source, detail_type) {
             (SOURCE, ON_DEMAND) => on_demand(detail, event_id),
             (SOURCE, SCHEDULED) => scheduled(detail),
             ("aws.securityhub", SECURITY_HUB) => {
@@ -179,7 +183,15 @@ impl ResetRequest {
             _ => Err(invalid(format!(
                 "events with source {source:?} and detail-type {detail_type:?} are not accepted (see docs/resets.md)"
             ))),
+        }?;
+        if request.trigger.is_explicit() && request.time.is_none() {
+            // No trigger time of their own: the envelope's, so a repeated delivery is
+            // decided as the first one was.
+            request.time = optional_string(fields, "time")?
+                .map(parse_time)
+                .transpose()?;
         }
+        Ok(request)
     }
 
     /// The requests of an event whose subjects carry their own account, one per account
@@ -447,9 +459,12 @@ fn console_sign_in(detail: &Map<String, Value>) -> Result<ResetRequest> {
     expect_event_name(detail, &["ConsoleLogin"])?;
     let identity_type = at(detail, "/userIdentity/type").and_then(Value::as_str);
     if identity_type != Some("IAMUser") {
-        return Err(invalid(
-            "only console sign-ins of IAM users (userIdentity.type IAMUser) are accepted".into(),
-        ));
+        return not_ours(
+            Trigger::ConsoleLogin,
+            "console sign-in",
+            identity_type,
+            detail,
+        );
     }
     let user = at(detail, "/userIdentity/userName")
         .and_then(Value::as_str)
@@ -491,14 +506,21 @@ fn drift(detail: &Map<String, Value>) -> Result<ResetRequest> {
             "DeleteLoginProfile",
         ],
     )?;
+    let identity_type = at(detail, "/userIdentity/type").and_then(Value::as_str);
+    if name == "ChangePassword" && identity_type != Some("IAMUser") {
+        return not_ours(Trigger::Drift, "ChangePassword", identity_type, detail);
+    }
     let user = if name == "ChangePassword" {
         at(detail, "/userIdentity/userName")
     } else {
         at(detail, "/requestParameters/userName")
     }
     .and_then(Value::as_str)
-    .filter(|user| !user.is_empty())
-    .ok_or_else(|| invalid(format!("the {name} record names no user")))?;
+    .filter(|user| !user.is_empty());
+    let Some(user) = user else {
+        // A root or role changing its own console password names no user.
+        return not_ours(Trigger::Drift, name, identity_type, detail);
+    };
     let mut request = cloudtrail(
         ResetRequest::new(Trigger::Drift, vec![Subject::User(user.to_owned())]),
         detail,
@@ -509,6 +531,43 @@ fn drift(detail: &Map<String, Value>) -> Result<ResetRequest> {
             "ChangePassword" => Fact::OwnPasswordChange,
             _ => Fact::Request,
         };
+    }
+    Ok(request)
+}
+
+/// A record that cannot concern an enrolled IAM user: skipped without an AWS call. Only
+/// the identity types AWS documents are named (the field is the sender's to write).
+fn not_ours(
+    trigger: Trigger,
+    what: &str,
+    identity_type: Option<&str>,
+    detail: &Map<String, Value>,
+) -> Result<ResetRequest> {
+    const KNOWN: [&str; 9] = [
+        "Root",
+        "IAMUser",
+        "AssumedRole",
+        "Role",
+        "FederatedUser",
+        "SAMLUser",
+        "WebIdentityUser",
+        "AWSAccount",
+        "AWSService",
+    ];
+    let identity = identity_type
+        .filter(|t| KNOWN.contains(t))
+        .unwrap_or("another kind of");
+    let mut request = cloudtrail(
+        ResetRequest::new(
+            trigger,
+            vec![Subject::User(format!("({identity} identity)"))],
+        ),
+        detail,
+    )?;
+    if request.fact == Fact::Request {
+        request.fact = Fact::NotOurs(format!(
+            "a {what} by a {identity} identity, not by or for an IAM user: it cannot concern an enrolled user"
+        ));
     }
     Ok(request)
 }
@@ -684,6 +743,65 @@ mod tests {
                 (account, r.subjects.clone())
             })
             .collect()
+    }
+
+    #[test]
+    fn sign_ins_and_password_changes_of_identities_that_are_not_iam_users_are_not_ours() {
+        for (source, detail_type, detail) in [
+            (
+                "aws.signin",
+                CONSOLE_SIGN_IN,
+                json!({"eventName": "ConsoleLogin",
+                "userIdentity": {"type": "Root", "arn": "arn:aws:iam::123456789012:root"},
+                "responseElements": {"ConsoleLogin": "Success"}}),
+            ),
+            (
+                "aws.signin",
+                CONSOLE_SIGN_IN,
+                json!({"eventName": "ConsoleLogin",
+                "userIdentity": {"type": "AssumedRole", "arn": "arn:aws:sts::123456789012:assumed-role/admin/bob"}}),
+            ),
+            (
+                "aws.iam",
+                API_CALL,
+                json!({"eventName": "ChangePassword",
+                "userIdentity": {"type": "Root", "arn": "arn:aws:iam::123456789012:root"}}),
+            ),
+            (
+                "aws.iam",
+                API_CALL,
+                json!({"eventName": "ChangePassword",
+                "userIdentity": {"type": "hunter2-x"}}),
+            ),
+            (
+                "aws.iam",
+                API_CALL,
+                json!({"eventName": "UpdateLoginProfile",
+                "userIdentity": {"type": "Root"}, "requestParameters": {}}),
+            ),
+        ] {
+            let request =
+                parse(cloudtrail_event(source, detail_type, detail)).expect("not an error");
+            let Fact::NotOurs(why) = &request.fact else {
+                panic!("{request:?} is not skipped")
+            };
+            assert!(!why.contains("hunter2"), "{why}");
+        }
+    }
+
+    #[test]
+    fn on_demand_and_security_hub_requests_take_the_envelopes_time() {
+        let request = parse(
+            json!({"source": SOURCE, "detail-type": ON_DEMAND, "id": "ev-7",
+            "time": "2026-11-24T10:00:00Z", "detail": {"userName": "alice"}}),
+        )
+        .expect("valid");
+        assert_eq!(
+            request
+                .time
+                .map(|t| humantime::format_rfc3339_seconds(t).to_string()),
+            Some("2026-11-24T10:00:00Z".into())
+        );
     }
 
     #[test]
@@ -867,11 +985,6 @@ mod tests {
             (
                 json!({"source": SOURCE, "detail-type": ON_DEMAND, "detail": "hunter2-x"}),
                 "detail is a string",
-            ),
-            (
-                json!({"source": "aws.signin", "detail-type": CONSOLE_SIGN_IN, "detail": {"eventName": "ConsoleLogin",
-                "userIdentity": {"type": "Root"}}}),
-                "IAMUser",
             ),
             (
                 json!({"source": "aws.iam", "detail-type": API_CALL, "detail": {"eventName": "CreateUser"}}),

@@ -1,6 +1,6 @@
 //! In-memory fakes of the reset ports, recording every call.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::SystemTime;
 
@@ -34,6 +34,12 @@ pub struct State {
     pub raw_values: HashMap<String, String>,
     /// Secrets the role may not describe (the template's condition: another rotation function).
     pub denied: Vec<String>,
+    /// The fake clock; `None`: the system's.
+    pub now: Option<SystemTime>,
+    /// Users without a login profile.
+    pub no_profile: HashSet<String>,
+    /// Creation times of the versions each secret's finished rotations promoted.
+    pub finished: HashMap<String, Vec<SystemTime>>,
 }
 
 #[derive(Clone)]
@@ -80,7 +86,7 @@ impl FakeAws {
                 current_user: user.into(),
                 versions: vec![VersionInfo {
                     id: "v-current".into(),
-                    stages: vec!["AWSCURRENT".into()],
+                    stages: vec!["AWSCURRENT".into(), "IAM_APPLIED".into()],
                     created: Some(SystemTime::UNIX_EPOCH),
                 }],
             },
@@ -111,6 +117,95 @@ impl FakeAws {
             .insert(id.into(), value.to_string());
     }
 
+    /// The clock the fakes and a resetter built with [`FakeAws::clock`] read.
+    pub fn now(&self) -> SystemTime {
+        lock(&self.0).now.unwrap_or_else(SystemTime::now)
+    }
+
+    /// Sets the fake clock.
+    pub fn set_now(&self, now: SystemTime) {
+        lock(&self.0).now = Some(now);
+    }
+
+    /// A clock reading the fake one.
+    pub fn clock(&self) -> impl Fn() -> SystemTime + Send + Sync + 'static {
+        let aws = self.clone();
+        move || aws.now()
+    }
+
+    /// Removes or restores the user's login profile.
+    pub fn set_profile(&self, user: &str, exists: bool) {
+        let mut state = lock(&self.0);
+        if exists {
+            state.no_profile.remove(user);
+        } else {
+            state.no_profile.insert(user.into());
+        }
+    }
+
+    /// Whether the user has a login profile.
+    pub fn has_profile(&self, user: &str) -> bool {
+        !lock(&self.0).no_profile.contains(user)
+    }
+
+    /// Creation times of the versions that finished a rotation (`AWSCURRENT` or
+    /// `AWSPREVIOUS`, IAM-applied when promoted), the first version excluded.
+    pub fn finished_rotations(&self, arn: &str) -> Vec<SystemTime> {
+        lock(&self.0).finished.get(arn).cloned().unwrap_or_default()
+    }
+
+    /// `setSecret`: IAM accepted the pending password (`IAM_APPLIED` moves to it).
+    pub fn apply_pending(&self, arn: &str) -> bool {
+        let mut applied = false;
+        self.with_secret(arn, |secret| {
+            if let Some(index) = pending_index(secret) {
+                for version in &mut secret.versions {
+                    version.stages.retain(|s| s != "IAM_APPLIED");
+                }
+                secret.versions[index].stages.push("IAM_APPLIED".into());
+                applied = true;
+            }
+        });
+        applied
+    }
+
+    /// `finishSecret`: the pending version, IAM-applied, becomes `AWSCURRENT`.
+    pub fn finish_pending(&self, arn: &str) -> Option<String> {
+        let mut finished = None;
+        self.with_secret(arn, |secret| {
+            let Some(index) = pending_index(secret) else {
+                return;
+            };
+            if !secret.versions[index]
+                .stages
+                .iter()
+                .any(|s| s == "IAM_APPLIED")
+            {
+                return;
+            }
+            for version in &mut secret.versions {
+                if version.stages.iter().any(|s| s == "AWSCURRENT") {
+                    version.stages.retain(|s| s != "AWSCURRENT");
+                    version.stages.push("AWSPREVIOUS".into());
+                } else {
+                    version.stages.retain(|s| s != "AWSPREVIOUS");
+                }
+            }
+            let version = &mut secret.versions[index];
+            version.stages.retain(|s| s != "AWSPENDING");
+            version.stages.push("AWSCURRENT".into());
+            finished = version.created;
+        });
+        if let Some(created) = finished {
+            lock(&self.0)
+                .finished
+                .entry(arn.into())
+                .or_default()
+                .push(created);
+        }
+        finished.map(|_| arn.to_owned())
+    }
+
     pub fn calls(&self) -> Vec<String> {
         lock(&self.0).calls.clone()
     }
@@ -121,7 +216,11 @@ impl FakeAws {
             .filter(|c| {
                 matches!(
                     c.as_str(),
-                    "RotateSecret" | "CreateSchedule" | "DeleteSchedule"
+                    "RotateSecret"
+                        | "CreateSchedule"
+                        | "UpdateSchedule"
+                        | "DeleteSchedule"
+                        | "UpdateSecretVersionStage"
                 )
             })
             .collect()
@@ -138,7 +237,19 @@ impl FakeAws {
     }
 }
 
+/// The version of a rotation in progress: `AWSPENDING`, not `AWSCURRENT`.
+fn pending_index(secret: &Secret) -> Option<usize> {
+    secret.versions.iter().position(|v| {
+        v.stages.iter().any(|s| s == "AWSPENDING") && !v.stages.iter().any(|s| s == "AWSCURRENT")
+    })
+}
+
 impl Users for FakeAws {
+    async fn has_login_profile(&self, user: &str) -> Result<bool> {
+        let state = self.record("GetLoginProfile");
+        Ok(!state.no_profile.contains(user))
+    }
+
     async fn get_user(&self, user: &str) -> Result<IamUser> {
         let state = self.record("GetUser");
         state
@@ -201,26 +312,63 @@ impl RotationControl for FakeAws {
             .unwrap_or_default())
     }
 
-    async fn rotate(&self, secret_id: &str) -> Result<RotateOutcome> {
+    async fn label(&self, secret_id: &str, label: &str, version: &str) -> Result<()> {
+        let mut state = self.record("UpdateSecretVersionStage");
+        if let Some(secret) = state.secrets.get_mut(secret_id) {
+            for v in &mut secret.versions {
+                v.stages.retain(|s| s != label);
+                if v.id == version {
+                    v.stages.push(label.into());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn rotate(&self, secret_id: &str, token: &str) -> Result<RotateOutcome> {
         let mut state = self.record("RotateSecret");
+        let now = state.now.unwrap_or_else(SystemTime::now);
         let Some(secret) = state.secrets.get_mut(secret_id) else {
             return Err(RotationError::SecretNotFound {
                 secret: secret_id.into(),
             });
         };
-        if secret.versions.iter().any(|v| v.stages == ["AWSPENDING"]) {
+        if pending_index(secret).is_some() {
             return Ok(RotateOutcome::InProgress);
         }
+        if secret.versions.iter().any(|v| v.id == token) {
+            return Ok(RotateOutcome::AlreadyStarted);
+        }
         secret.versions.push(VersionInfo {
-            id: "v-new".into(),
+            id: token.into(),
             stages: vec!["AWSPENDING".into()],
-            created: Some(SystemTime::now()),
+            created: Some(now),
         });
-        Ok(RotateOutcome::Started("v-new".into()))
+        Ok(RotateOutcome::Started(token.into()))
     }
 }
 
 impl Schedules for FakeAws {
+    async fn get(&self, name: &str) -> Result<Option<OneTimeSchedule>> {
+        Ok(self.record("GetSchedule").schedules.get(name).cloned())
+    }
+
+    async fn update(&self, schedule: &OneTimeSchedule) -> Result<()> {
+        let mut state = self.record("UpdateSchedule");
+        match state.schedules.get_mut(&schedule.name) {
+            Some(existing) => {
+                *existing = schedule.clone();
+                Ok(())
+            }
+            None => Err(RotationError::Aws {
+                service: "scheduler",
+                operation: "UpdateSchedule",
+                code: "ResourceNotFoundException".into(),
+                message: "no such schedule".into(),
+            }),
+        }
+    }
+
     async fn create(&self, schedule: &OneTimeSchedule) -> Result<ScheduleOutcome> {
         let mut state = self.record("CreateSchedule");
         if state.schedules.contains_key(&schedule.name) {

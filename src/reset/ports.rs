@@ -27,6 +27,9 @@ pub enum RotateOutcome {
     Started(String),
     /// Secrets Manager refused: a previous rotation is not complete.
     InProgress,
+    /// A version with this `ClientRequestToken` exists (`ResourceExistsException`): the
+    /// same trigger already started its rotation.
+    AlreadyStarted,
 }
 
 /// What `CreateSchedule` did.
@@ -42,6 +45,9 @@ pub enum ScheduleOutcome {
 pub trait Users: Send + Sync {
     /// `GetUser`; [`crate::RotationError::UserNotFound`] when there is none.
     fn get_user(&self, user: &str) -> impl Future<Output = Result<IamUser>> + Send;
+
+    /// `GetLoginProfile`: whether the user has a console password at all.
+    fn has_login_profile(&self, user: &str) -> impl Future<Output = Result<bool>> + Send;
 }
 
 /// Secrets Manager, as a reset needs it.
@@ -58,8 +64,22 @@ pub trait RotationControl: Send + Sync {
     /// `ListSecretVersionIds`: the versions that carry a label.
     fn versions(&self, secret_id: &str) -> impl Future<Output = Result<Vec<VersionInfo>>> + Send;
 
-    /// `RotateSecret` with the secret's own rotation configuration.
-    fn rotate(&self, secret_id: &str) -> impl Future<Output = Result<RotateOutcome>> + Send;
+    /// `UpdateSecretVersionStage`: attaches `label` to `version` (a record of the reset's
+    /// own, such as the first password change a required reset allowed).
+    fn label(
+        &self,
+        secret_id: &str,
+        label: &str,
+        version: &str,
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    /// `RotateSecret` with the secret's own rotation configuration; `token` (32–64
+    /// characters) becomes the new version's id, so a trigger starts one rotation at most.
+    fn rotate(
+        &self,
+        secret_id: &str,
+        token: &str,
+    ) -> impl Future<Output = Result<RotateOutcome>> + Send;
 }
 
 /// A one-time schedule that invokes the function with an event.
@@ -75,9 +95,16 @@ pub struct OneTimeSchedule {
     pub input: String,
 }
 
-/// EventBridge Scheduler, as a reset needs it.
+/// EventBridge Scheduler, as a reset needs it. Schedules are created with
+/// `ActionAfterCompletion: NONE`: only the function deletes them.
 pub trait Schedules: Send + Sync {
-    /// `CreateSchedule` of a one-time schedule deleted after it fires.
+    /// `GetSchedule`: the schedule of that name, `None` when there is none.
+    fn get(&self, name: &str) -> impl Future<Output = Result<Option<OneTimeSchedule>>> + Send;
+
+    /// `UpdateSchedule`: the schedule's time and input replaced.
+    fn update(&self, schedule: &OneTimeSchedule) -> impl Future<Output = Result<()>> + Send;
+
+    /// `CreateSchedule` of a one-time schedule.
     fn create(
         &self,
         schedule: &OneTimeSchedule,

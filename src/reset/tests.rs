@@ -19,6 +19,7 @@ fn resetter(
         settings,
         reset_required,
     )
+    .with_clock(aws.clock())
 }
 
 fn settings() -> ResetSettings {
@@ -26,6 +27,11 @@ fn settings() -> ResetSettings {
         function_role_arn: Some(OWN_ROLE.into()),
         ..ResetSettings::default()
     }
+}
+
+/// CloudTrail's `eventTime` for a trigger `seconds` ago.
+fn ago(seconds: u64) -> String {
+    humantime::format_rfc3339_seconds(SystemTime::now() - Duration::from_secs(seconds)).to_string()
 }
 
 fn request(payload: Value) -> ResetRequest {
@@ -68,7 +74,7 @@ fn decision(decided: Decided) -> Decision {
 }
 
 #[tokio::test]
-async fn an_on_demand_reset_by_user_starts_a_rotation_in_four_calls() {
+async fn an_on_demand_reset_by_user_starts_a_rotation_in_six_calls() {
     let aws = FakeAws::enrolled();
     let decided = decide(
         &resetter(&aws, settings(), false),
@@ -76,13 +82,15 @@ async fn an_on_demand_reset_by_user_starts_a_rotation_in_four_calls() {
     )
     .await;
     assert_eq!(decided.secret.as_deref(), Some(SECRET));
-    assert_eq!(decision(decided), Decision::RotationStarted("v-new".into()));
+    assert_eq!(decision(decided).as_str(), "rotation_started");
     assert_eq!(
         aws.calls(),
         [
             "GetUser",
             "DescribeSecret",
             "GetSecretValue",
+            "GetLoginProfile",
+            "ListSecretVersionIds",
             "RotateSecret"
         ]
     );
@@ -104,6 +112,8 @@ async fn an_on_demand_reset_by_secret_checks_the_user_is_bound_to_it() {
             "DescribeSecret",
             "GetSecretValue",
             "GetUser",
+            "GetLoginProfile",
+            "ListSecretVersionIds",
             "RotateSecret"
         ]
     );
@@ -196,6 +206,7 @@ async fn a_rotation_in_progress_is_not_disturbed_and_the_reset_is_retried_after_
     assert_eq!(schedules[0].target_arn, FUNCTION);
     // When it fires after the rotation ended, the reset happens.
     aws.with_secret(SECRET, |s| s.versions.retain(|v| v.id != "v-pending"));
+    aws.set_now(schedules[0].at);
     let fired = request(serde_json::from_str(&schedules[0].input).expect("json"));
     assert_eq!(fired.attempt, Some(2));
     let decided = decide(&resetter, &fired).await;
@@ -222,19 +233,31 @@ async fn a_reset_gives_up_with_a_clear_error_after_its_last_attempt() {
 async fn a_successful_console_sign_in_schedules_one_delayed_reset_and_repeats_coalesce() {
     let aws = FakeAws::enrolled();
     let resetter = resetter(&aws, settings(), false);
-    let before = SystemTime::now();
-    let Decision::Scheduled(at) =
-        decision(decide(&resetter, &login(true, "2026-01-01T10:00:00Z")).await)
+    let signed_in = ago(120);
+    let Decision::Scheduled(at) = decision(decide(&resetter, &login(true, &signed_in)).await)
     else {
         panic!("not scheduled")
     };
-    assert!(
-        at >= before + Duration::from_secs(3600)
-            && at <= SystemTime::now() + Duration::from_secs(3600)
+    // The delay counts from the sign-in (eventTime), not from the delivery.
+    assert_eq!(
+        at,
+        humantime::parse_rfc3339(&signed_in).expect("time") + Duration::from_secs(3600)
     );
-    let again = decision(decide(&resetter, &login(true, "2026-01-01T10:05:00Z")).await);
+    // A later sign-in does not postpone the reset, and the schedule now covers it.
+    let again = decision(decide(&resetter, &login(true, &ago(60))).await);
     assert_eq!(again.as_str(), "coalesced");
-    assert_eq!(aws.schedules().len(), 1);
+    let schedules = aws.schedules();
+    assert_eq!(schedules.len(), 1);
+    assert_eq!(schedules[0].at, at);
+    let fired = request(serde_json::from_str(&schedules[0].input).expect("json"));
+    assert_eq!(
+        fired.time,
+        Some(humantime::parse_rfc3339(&ago(60)).expect("time"))
+    );
+    // The same delivery again writes nothing.
+    let writes = aws.writes().len();
+    decide(&resetter, &login(true, &ago(60))).await;
+    assert_eq!(aws.writes().len(), writes);
     assert!(!aws.calls().contains(&"RotateSecret".to_owned()));
 }
 
@@ -256,17 +279,27 @@ async fn a_failed_sign_in_never_resets_and_calls_nothing() {
 async fn a_fired_sign_in_schedule_resets_unless_a_later_rotation_covers_it() {
     let aws = FakeAws::enrolled();
     let resetter = resetter(&aws, settings(), false);
-    decide(&resetter, &login(true, "2026-01-01T10:00:00Z")).await;
+    decide(&resetter, &login(true, &ago(10))).await;
+    aws.set_now(aws.schedules()[0].at);
     let input = aws.schedules()[0].input.clone();
     let fired = request(serde_json::from_str(&input).expect("json"));
     assert_eq!(
         decision(decide(&resetter, &fired).await).as_str(),
         "rotation_started"
     );
-    // A second firing of the same event: the rotation it started covers it.
+    assert!(aws.schedules().is_empty(), "the fired schedule is deleted");
+    // A second firing of the same schedule starts no second rotation.
+    let again = decision(decide(&resetter, &fired).await);
+    assert_eq!(again.as_str(), "coalesced", "{again:?}");
+    // A rotation that finished after the trigger, IAM-applied, covers it.
+    assert!(aws.apply_pending(SECRET));
+    assert!(aws.finish_pending(SECRET).is_some());
     aws.with_secret(SECRET, |s| {
-        s.versions.retain(|v| v.id != "v-new");
-        s.versions[0].created = Some(SystemTime::now());
+        for v in &mut s.versions {
+            if v.stages.iter().any(|l| l == "AWSCURRENT") {
+                v.created = Some(SystemTime::now());
+            }
+        }
     });
     assert_eq!(
         decision(decide(&resetter, &fired).await).as_str(),
@@ -285,7 +318,7 @@ async fn drift_by_another_principal_resets_now_and_the_functions_own_call_never_
         )
         .await,
     );
-    assert_eq!(own, Decision::Skipped("the function's own call".into()));
+    assert_eq!(own, Decision::NotOurs("the function's own call".into()));
     assert!(aws.calls().is_empty());
     let admin = "arn:aws:iam::123456789012:role/admin";
     let other = decision(
@@ -300,17 +333,34 @@ async fn drift_by_another_principal_resets_now_and_the_functions_own_call_never_
 }
 
 #[tokio::test]
-async fn delete_login_profile_is_only_reported_and_an_expected_first_sign_in_is_skipped() {
+async fn delete_login_profile_cancels_the_pending_reset_and_an_expected_first_sign_in_is_skipped() {
     let aws = FakeAws::enrolled();
     let admin = "arn:aws:iam::123456789012:role/admin";
-    let reported = decision(
-        decide(
-            &resetter(&aws, settings(), false),
-            &drift("DeleteLoginProfile", admin, "2026-01-01T10:00:00Z"),
-        )
-        .await,
-    );
+    let reset = resetter(&aws, settings(), false);
+    decide(&reset, &login(true, &ago(10))).await;
+    let pending = aws.schedules();
+    assert_eq!(pending.len(), 1);
+    // With a login profile still there, a DeleteLoginProfile record cancels nothing.
+    let reported = decision(decide(&reset, &drift("DeleteLoginProfile", admin, &ago(5))).await);
     assert_eq!(reported.as_str(), "reported");
+    assert_eq!(aws.schedules().len(), 1);
+    aws.set_profile("alice", false);
+    let reported = decision(decide(&reset, &drift("DeleteLoginProfile", admin, &ago(5))).await);
+    assert_eq!(reported.as_str(), "reported");
+    assert!(aws.schedules().is_empty(), "the pending reset is cancelled");
+    // Every trigger skips a user without a login profile, and writes nothing.
+    let writes = aws.writes().len();
+    let fired = request(serde_json::from_str(&pending[0].input).expect("json"));
+    for trigger in [fired, on_demand(json!({"userName": "alice"}))] {
+        assert_eq!(decision(decide(&reset, &trigger).await).as_str(), "skipped");
+    }
+    assert_eq!(
+        aws.writes().len(),
+        writes + 1,
+        "only the fired schedule's deletion"
+    );
+    aws.set_profile("alice", true);
+    aws.0.lock().expect("state").calls.clear();
     let first_sign_in = decision(
         decide(
             &resetter(&aws, settings(), true),
@@ -323,7 +373,7 @@ async fn delete_login_profile_is_only_reported_and_an_expected_first_sign_in_is_
     let drifted = decision(
         decide(
             &resetter(&aws, settings(), false),
-            &drift("ChangePassword", admin, "2026-01-01T10:00:00Z"),
+            &drift("UpdateLoginProfile", admin, "2026-01-01T10:00:00Z"),
         )
         .await,
     );
@@ -345,15 +395,15 @@ async fn drift_of_a_user_not_enrolled_is_skipped_and_drift_without_the_own_role_
     );
     assert_eq!(
         skipped,
-        Decision::Skipped("the user is not enrolled (no binding tag)".into())
+        Decision::NotOurs("the user is not enrolled (no binding tag)".into())
     );
-    let error = resetter(&aws, ResetSettings::default(), false)
-        .handle(
-            &drift("UpdateLoginProfile", admin, "2026-01-01T10:00:00Z"),
-            FUNCTION,
-        )
-        .await
-        .expect_err("no FUNCTION_ROLE_ARN");
+    let error = decide(
+        &resetter(&aws, ResetSettings::default(), false),
+        &drift("UpdateLoginProfile", admin, "2026-01-01T10:00:00Z"),
+    )
+    .await
+    .decision
+    .expect_err("no FUNCTION_ROLE_ARN");
     assert_eq!(error.error_type(), "InvalidConfig");
     assert!(error.to_string().contains("FUNCTION_ROLE_ARN"));
 }
@@ -380,7 +430,7 @@ async fn a_dry_run_decides_everything_and_writes_nothing() {
         Some("rotation_started")
     );
     assert_eq!(
-        decision(decide(&resetter, &login(true, "2026-01-01T10:00:00Z")).await).as_str(),
+        decision(decide(&resetter, &login(true, &ago(0))).await).as_str(),
         "scheduled"
     );
     aws.rotation_in_progress(SECRET, SystemTime::UNIX_EPOCH);
@@ -440,8 +490,14 @@ async fn the_functions_own_self_service_change_password_is_not_drift_but_the_use
         Decision::Skipped("the function's own ChangePassword, made with the user's key".into())
     );
     assert!(aws.writes().is_empty());
-    let users = decision(decide(&resetter, &change("ASIACONSOLESESSION")).await);
-    assert_eq!(users.as_str(), "rotation_started");
+    // Someone else's change: the secret's password is no longer IAM's, and a
+    // self-service rotation (ChangePassword with it as OldPassword) cannot succeed.
+    let users = decide(&resetter, &change("ASIACONSOLESESSION")).await;
+    assert_eq!(
+        users.decision.expect_err("re-enrolment").error_type(),
+        "ReenrolmentRequired"
+    );
+    assert!(aws.writes().is_empty());
 }
 
 #[tokio::test]
@@ -468,4 +524,31 @@ async fn a_secret_the_function_may_not_describe_is_rotated_by_another_function()
         .await,
     );
     assert_eq!(skipped.as_str(), "skipped");
+}
+
+#[tokio::test]
+async fn with_a_required_reset_only_the_first_own_password_change_after_a_rotation_is_exempt() {
+    let aws = FakeAws::enrolled();
+    let resetter = resetter(&aws, settings(), true);
+    let change = |id: &str| {
+        request(
+            json!({"source": "aws.iam", "detail-type": "AWS API Call via CloudTrail", "detail": {
+        "eventName": "ChangePassword", "eventTime": ago(5), "eventID": id,
+        "userIdentity": {"type": "IAMUser", "userName": "alice",
+                         "arn": "arn:aws:iam::123456789012:user/alice"}}}),
+        )
+    };
+    let first = decision(decide(&resetter, &change("ct-first")).await);
+    assert_eq!(first.as_str(), "skipped", "{first:?}");
+    // The same record delivered again is the same first change.
+    let again = decision(decide(&resetter, &change("ct-first")).await);
+    assert_eq!(again.as_str(), "skipped", "{again:?}");
+    assert_eq!(
+        aws.writes(),
+        ["UpdateSecretVersionStage"],
+        "the exemption is recorded once"
+    );
+    // Any later change is drift.
+    let second = decision(decide(&resetter, &change("ct-second")).await);
+    assert_eq!(second.as_str(), "rotation_started");
 }

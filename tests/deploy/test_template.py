@@ -55,6 +55,8 @@ RESET_ACTIONS = {
     "secretsmanager:ListSecretVersionIds",
     "lambda:InvokeFunction",
     "scheduler:CreateSchedule",
+    "scheduler:GetSchedule",
+    "scheduler:UpdateSchedule",
     "scheduler:DeleteSchedule",
     "iam:PassRole",
 }
@@ -137,6 +139,7 @@ DOCUMENTED_CONFIGURATION = {
     # Event-triggered resets (docs/resets.md, "Settings").
     "RESET_DRY_RUN": ("ResetDryRun", "false"),
     "RESET_DELAY_MINUTES": ("ResetDelayMinutes", "60"),
+    "RESET_MIN_INTERVAL_MINUTES": ("ResetMinIntervalMinutes", "15"),
     "OUTCOME_EVENT_BUS": ("OutcomeEventBusName", ""),
     # The audit (docs/organizations.md); USER_PATH is the path the IAM statements are scoped to.
     "AUDIT_ACCOUNTS": ("AuditAccounts", ""),
@@ -1130,7 +1133,7 @@ def test_the_trigger_parameters_have_the_documented_defaults(template):
     group = next(g for g in template["Metadata"]["AWS::CloudFormation::Interface"]["ParameterGroups"]
                  if g["Label"]["default"] == "Event-triggered resets")
     assert set(group["Parameters"]) == set(RESET_TRIGGERS) | {
-        "OnDemandSenderArns", "ResetDelayMinutes", "ResetDryRun", "OutcomeEventBusName"
+        "OnDemandSenderArns", "ResetDelayMinutes", "ResetMinIntervalMinutes", "ResetDryRun", "OutcomeEventBusName"
     }
 
 
@@ -1295,7 +1298,9 @@ def test_the_reset_statements_are_scoped_to_this_functions_secrets_schedules_and
     assert actions_of(invoke) == {"lambda:InvokeFunction"}
     assert flatten(invoke["Resource"]) == FUNCTION_ARN
     schedules = by_sid["ManageSchedulesInOwnResetGroupOnly"]
-    assert actions_of(schedules) == {"scheduler:CreateSchedule", "scheduler:DeleteSchedule"}
+    assert actions_of(schedules) == {
+        "scheduler:CreateSchedule", "scheduler:GetSchedule", "scheduler:UpdateSchedule", "scheduler:DeleteSchedule"
+    }
     assert flatten(schedules["Resource"]) == (
         "arn:${AWS::Partition}:scheduler:${AWS::Region}:${AWS::AccountId}:schedule/${FunctionName}-resets/*"
     )

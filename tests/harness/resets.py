@@ -27,6 +27,8 @@ RESET_CONFIG = {
     "SCHEDULER_ROLE_ARN": SCHEDULER_ROLE,
     "OUTCOME_EVENT_BUS": OUTCOME_BUS,
     "RESET_DELAY_MINUTES": "30",
+    # Most cases rotate right after enrolment; the interval has its own cases.
+    "RESET_MIN_INTERVAL_MINUTES": "0",
 }
 
 

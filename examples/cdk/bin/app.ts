@@ -70,6 +70,7 @@ const resets: ResetOptions = {
   checkout: flag('checkoutResets', DEFAULT_RESETS.checkout),
   drift: flag('driftRepair', DEFAULT_RESETS.drift),
   delayMinutes: Number(context('resetDelayMinutes', String(DEFAULT_RESETS.delayMinutes))),
+  minIntervalMinutes: Number(context('resetMinIntervalMinutes', String(DEFAULT_RESETS.minIntervalMinutes))),
   dryRun: flag('resetDryRun', DEFAULT_RESETS.dryRun),
   outcomeEventBusName: context('outcomeEventBusName', DEFAULT_RESETS.outcomeEventBusName),
 };

@@ -73,6 +73,8 @@ export interface ResetOptions {
   readonly drift: boolean;
   /** RESET_DELAY_MINUTES, 1-1440 (ResetDelayMinutes). */
   readonly delayMinutes: number;
+  /** RESET_MIN_INTERVAL_MINUTES, 0-1440 (ResetMinIntervalMinutes). */
+  readonly minIntervalMinutes: number;
   /** RESET_DRY_RUN (ResetDryRun). */
   readonly dryRun: boolean;
   /** OUTCOME_EVENT_BUS: a bus name of this account and region, or '' for none (OutcomeEventBusName). */
@@ -88,6 +90,7 @@ export const DEFAULT_RESETS: ResetOptions = {
   checkout: false,
   drift: false,
   delayMinutes: 60,
+  minIntervalMinutes: 15,
   dryRun: false,
   outcomeEventBusName: '',
 };
@@ -246,6 +249,9 @@ export class PasswordRotationStack extends cdk.Stack {
     const resets = props.resets ?? DEFAULT_RESETS;
     if (!Number.isInteger(resets.delayMinutes) || resets.delayMinutes < 1 || resets.delayMinutes > 1440) {
       throw new Error(`resetDelayMinutes must be a whole number 1-1440, got ${resets.delayMinutes}`);
+    }
+    if (!Number.isInteger(resets.minIntervalMinutes) || resets.minIntervalMinutes < 0 || resets.minIntervalMinutes > 1440) {
+      throw new Error(`resetMinIntervalMinutes must be a whole number 0-1440, got ${resets.minIntervalMinutes}`);
     }
     if (!/^[A-Za-z0-9._-]{0,256}$/.test(resets.outcomeEventBusName)) {
       throw new Error(`outcomeEventBusName must be an event bus name (not an ARN), got ${resets.outcomeEventBusName}`);
@@ -452,7 +458,7 @@ export class PasswordRotationStack extends cdk.Stack {
         // One-time schedules in the stack's own group only.
         new iam.PolicyStatement({
           sid: 'ManageSchedulesInOwnResetGroupOnly',
-          actions: ['scheduler:CreateSchedule', 'scheduler:DeleteSchedule'],
+          actions: ['scheduler:CreateSchedule', 'scheduler:GetSchedule', 'scheduler:UpdateSchedule', 'scheduler:DeleteSchedule'],
           resources: [this.formatArn({ service: 'scheduler', resource: 'schedule', resourceName: `${scheduleGroupName}/*` })],
         }),
         // The schedules' role, passed to EventBridge Scheduler only.
@@ -541,6 +547,7 @@ export class PasswordRotationStack extends cdk.Stack {
         ...props.config,
         RESET_DRY_RUN: String(resets.dryRun),
         RESET_DELAY_MINUTES: String(resets.delayMinutes),
+        RESET_MIN_INTERVAL_MINUTES: String(resets.minIntervalMinutes),
         OUTCOME_EVENT_BUS: resets.outcomeEventBusName,
         // Set by the stack: the function's own calls are never drift or checkouts, and delayed
         // resets and retries go through the stack's schedule group.
