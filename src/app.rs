@@ -14,28 +14,24 @@ use crate::audit::Auditor;
 use crate::config::Config;
 use crate::error::RotationError;
 use crate::reset::Resetter;
-use crate::{App, Handlers, Rotator};
+use crate::{AccountPorts, App, Handlers, Rotator};
+
+/// The ports of an account over the AWS SDK.
+pub struct SdkPorts;
+
+impl AccountPorts for SdkPorts {
+    type Store = SecretsManagerStore;
+    type Iam = IamLoginProfiles;
+    type Secrets = SecretsManagerStore;
+    type Schedules = EventBridgeSchedules;
+}
 
 /// The handlers of one account over the SDK.
-pub type SdkHandlers = Handlers<
-    SecretsManagerStore,
-    IamLoginProfiles,
-    IamLoginProfiles,
-    SecretsManagerStore,
-    EventBridgeSchedules,
->;
+pub type SdkHandlers = Handlers<SdkPorts>;
 
 /// The function over the AWS SDK: the handlers of its own account, member accounts
 /// through the member role, and the outcome events.
-pub type SdkApp = App<
-    SecretsManagerStore,
-    IamLoginProfiles,
-    IamLoginProfiles,
-    SecretsManagerStore,
-    EventBridgeSchedules,
-    EventBridgeOutcomes,
-    AssumedRoles<SdkHandlers>,
->;
+pub type SdkApp = App<SdkPorts, EventBridgeOutcomes, AssumedRoles<SdkHandlers>>;
 
 /// Builds the SDK configuration and every client the configuration calls for. A
 /// configuration error is kept: every invocation reports it.

@@ -13,10 +13,14 @@
 //! Each acts in the account the invocation names ([`accounts`]): the function's own,
 //! or a member account of the organisation through the member role.
 //!
-//! Around them: [`event`], [`secret`], [`config`], [`password`] (pure types and
-//! rules), [`ports`] (the rotation's traits), [`adapters`] (every port over the AWS
-//! SDK), [`outcome`] (metric lines and outcome events), [`error`] (the one error type),
-//! [`logging`] (the log subscriber).
+//! An account's ports are named once, by an [`AccountPorts`] type, so [`Handlers`] and
+//! [`App`] take one type parameter for all of them.
+//!
+//! Around them: [`event`], [`secret`], [`binding`], [`config`], [`password`] (pure
+//! types and rules), [`ports`] (the rotation's traits), [`adapters`] (every port over
+//! the AWS SDK), [`app`] (the composition root), [`outcome`] (metric lines and outcome
+//! events), [`error`] (the one error type), [`logging`] (the log subscriber). The map:
+//! `ARCHITECTURE.md`.
 
 pub mod accounts;
 pub mod adapters;
@@ -52,60 +56,65 @@ use reset::ports::{RotationControl, Schedules, Users};
 use reset::{ResetReport, ResetRequest, Resetter};
 pub use rotation::{Outcome, Rotator, StepReport, Warning};
 
-/// Everything that acts in one account: the rotation, the resets and the audit.
-pub struct Handlers<S, I, U, R, Sch> {
-    /// The four rotation steps.
-    pub rotator: Rotator<S, I>,
-    /// The event-triggered resets.
-    pub resetter: Resetter<U, R, Sch>,
-    /// The audit of the account.
-    pub auditor: Auditor<U, R>,
+/// The ports of one account, named once, so that the handlers and the app take one
+/// type parameter instead of one per port. The function's are the SDK adapters
+/// (`app::SdkPorts`). Static dispatch rather than `Arc<dyn …>`: the ports' methods
+/// return `impl Future`, which a trait object cannot, and either costs nothing next
+/// to an HTTPS call.
+pub trait AccountPorts: 'static {
+    /// Secrets Manager, as the rotation needs it.
+    type Store: ports::SecretStore;
+    /// IAM: login profiles, the self-service calls, users, the credential report.
+    type Iam: ports::LoginProfiles + ports::SelfService + Users + CredentialReports + UserDirectory;
+    /// Secrets Manager, as the resets and the audit need it.
+    type Secrets: RotationControl + SecretInventory;
+    /// EventBridge Scheduler.
+    type Schedules: Schedules;
 }
 
-impl<S, I, U, R, Sch> AccountHandlers for Handlers<S, I, U, R, Sch>
-where
-    S: Send + Sync,
-    I: Send + Sync,
-    U: Users + CredentialReports + UserDirectory,
-    R: RotationControl + SecretInventory,
-    Sch: Schedules,
-{
-    type Users = U;
-    type Secrets = R;
-    type Schedules = Sch;
+/// Everything that acts in one account: the rotation, the resets and the audit.
+pub struct Handlers<P: AccountPorts> {
+    /// The four rotation steps.
+    pub rotator: Rotator<P::Store, P::Iam>,
+    /// The event-triggered resets.
+    pub resetter: Resetter<P::Iam, P::Secrets, P::Schedules>,
+    /// The audit of the account.
+    pub auditor: Auditor<P::Iam, P::Secrets>,
+}
 
-    fn auditor(&self) -> &Auditor<U, R> {
+impl<P: AccountPorts> AccountHandlers for Handlers<P> {
+    type Users = P::Iam;
+    type Secrets = P::Secrets;
+    type Schedules = P::Schedules;
+
+    fn auditor(&self) -> &Auditor<P::Iam, P::Secrets> {
         &self.auditor
     }
 
-    fn resetter(&self) -> &Resetter<U, R, Sch> {
+    fn resetter(&self) -> &Resetter<P::Iam, P::Secrets, P::Schedules> {
         &self.resetter
     }
 }
 
 /// The handlers of one account, shared by every invocation that acts there.
-pub type Shared<S, I, U, R, Sch> = Arc<Handlers<S, I, U, R, Sch>>;
+pub type Shared<P> = Arc<Handlers<P>>;
 
 /// Everything an invocation may need, built once per process.
-pub struct App<S, I, U, R, Sch, O, M> {
+pub struct App<P: AccountPorts, O, M> {
     /// The handlers of the function's own account, or the configuration error every
     /// invocation reports.
-    pub home: Result<Shared<S, I, U, R, Sch>, RotationError>,
+    pub home: Result<Shared<P>, RotationError>,
     /// The handlers of member accounts, through the member role.
     pub members: M,
     /// Where outcome events go.
     pub outcomes: O,
 }
 
-impl<S, I, U, R, Sch, O, M> App<S, I, U, R, Sch, O, M>
+impl<P, O, M> App<P, O, M>
 where
-    S: ports::SecretStore,
-    I: ports::LoginProfiles + ports::SelfService,
-    U: Users + CredentialReports + UserDirectory,
-    R: RotationControl + SecretInventory,
-    Sch: Schedules,
+    P: AccountPorts,
     O: OutcomeEvents,
-    M: MemberAccounts<Handlers = Handlers<S, I, U, R, Sch>>,
+    M: MemberAccounts<Handlers = Handlers<P>>,
 {
     /// Handles one invocation: a rotation step, an audit request or another
     /// EventBridge event (a reset), told apart by shape, in the account it names.
@@ -157,9 +166,9 @@ where
         &self,
         route: &Route,
         subject: &str,
-        home_handlers: &Shared<S, I, U, R, Sch>,
+        home_handlers: &Shared<P>,
         home: &Account,
-    ) -> Result<Shared<S, I, U, R, Sch>, RotationError> {
+    ) -> Result<Shared<P>, RotationError> {
         match route {
             Route::Home => Ok(Arc::clone(home_handlers)),
             Route::Member(account) if !self.members.enabled() => {
@@ -175,7 +184,7 @@ where
 
     async fn rotate(
         &self,
-        handlers: Result<Shared<S, I, U, R, Sch>, RotationError>,
+        handlers: Result<Shared<P>, RotationError>,
         event: &RotationEvent,
     ) -> Result<Value, Diagnostic> {
         let started = Instant::now();
@@ -219,7 +228,7 @@ where
 
     async fn reset(
         &self,
-        resetter: &Resetter<U, R, Sch>,
+        resetter: &Resetter<P::Iam, P::Secrets, P::Schedules>,
         payload: &Value,
         function_arn: &str,
     ) -> Result<Value, Diagnostic> {
@@ -241,7 +250,7 @@ where
     async fn reset_by_account(
         &self,
         requests: &[ResetRequest],
-        home_handlers: &Shared<S, I, U, R, Sch>,
+        home_handlers: &Shared<P>,
         home: &Account,
         function_arn: &str,
     ) -> Result<Value, Diagnostic> {
