@@ -194,21 +194,59 @@ EXPECTED_RULES = {
         "ENABLED",
     ),
     # GetSecretValue is a read-only management event: it reaches a rule only in this state.
+    # Successful reads by anyone but the function's role (anything-but never matches a missing
+    # field: a caller without a role session matches through the first branch), and with
+    # CheckoutSecretNamePrefix only secrets under it, by name or by ARN.
     "SecretReadResetRule": (
-        {"source": ["aws.secretsmanager"], "detail-type": [CLOUDTRAIL], "detail": {"eventName": ["GetSecretValue"]}},
+        {
+            "source": ["aws.secretsmanager"],
+            "detail-type": [CLOUDTRAIL],
+            "detail": {
+                "eventName": ["GetSecretValue"],
+                "errorCode": [{"exists": False}],
+                "$or": [
+                    {"userIdentity": {"type": [{"anything-but": "AssumedRole"}]}},
+                    {"userIdentity": {"sessionContext": {"sessionIssuer": {
+                        "arn": [{"anything-but": {"Fn::GetAtt": ["FunctionRole", "Arn"]}}],
+                    }}}},
+                ],
+                "requestParameters": {"Fn::If": [
+                    "HasCheckoutSecretNamePrefix",
+                    {"secretId": [
+                        {"prefix": {"Ref": "CheckoutSecretNamePrefix"}},
+                        {"wildcard": {"Fn::Sub": "arn:*:secretsmanager:*:secret:${CheckoutSecretNamePrefix}*"}},
+                    ]},
+                    {"Ref": "AWS::NoValue"},
+                ]},
+            },
+        },
         "ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS",
     ),
+    # Successful calls; ChangePassword only by an IAM user (the caller is the subject), the
+    # login-profile calls by anyone (the subject is requestParameters.userName).
     "DriftRepairRule": (
         {
             "source": ["aws.iam"],
             "detail-type": [CLOUDTRAIL],
             "detail": {
                 "eventSource": ["iam.amazonaws.com"],
-                "eventName": ["UpdateLoginProfile", "CreateLoginProfile", "ChangePassword", "DeleteLoginProfile"],
+                "errorCode": [{"exists": False}],
+                "$or": [
+                    {"eventName": ["UpdateLoginProfile", "CreateLoginProfile", "DeleteLoginProfile"]},
+                    {"eventName": ["ChangePassword"], "userIdentity": {"type": ["IAMUser"]}},
+                ],
             },
         },
         "ENABLED",
     ),
+}
+# What forwarding.yaml's secret-read rule forwards: successful reads. The function's role and
+# the secret-name prefix are the function stack's rule's to filter, which every forwarded
+# event meets on the target bus; the other forwarding rules are their function rule's.
+FORWARDED_SECRET_READ_PATTERN = {
+    "source": ["aws.secretsmanager"],
+    "detail-type": [CLOUDTRAIL],
+    "detail": {"eventName": ["GetSecretValue"], "errorCode": [{"exists": False}]},
 }
 OUTCOME_BUS = "password-rotation-outcomes"
 SENDERS = ["arn:aws:iam::123456789012:role/helpdesk-resets", "arn:aws:iam::210987654321:role/soc-automation"]
@@ -217,6 +255,7 @@ ALL_TRIGGERS_ON = {
     **{parameter: "true" for parameter in RESET_TRIGGERS},
     "OutcomeEventBusName": OUTCOME_BUS,
     "OnDemandSenderArns": ",".join(SENDERS),
+    "CheckoutSecretNamePrefix": "console/",
 }
 FUNCTION_ARN = "arn:${AWS::Partition}:lambda:${AWS::Region}:${AWS::AccountId}:function:${FunctionName}"
 # An organisation id, for the parameters that turn the cross-account statements on.
@@ -468,22 +507,64 @@ def normalized(value):
     return value
 
 
+def wildcard_matches(wildcard: str, value: str) -> bool:
+    """EventBridge's `wildcard`: `*` stands for any run of characters, `\\*` for a `*`."""
+    parts = re.split(r"(?<!\\)\*", wildcard)
+    return re.fullmatch(".*".join(re.escape(p.replace("\\*", "*")) for p in parts), value) is not None
+
+
+def matches_value(matcher, value) -> bool:
+    """Whether one element of a pattern's list matches one value of the event (a present field)."""
+    if isinstance(matcher, str):
+        return value == matcher
+    assert isinstance(matcher, dict) and len(matcher) == 1, f"unsupported matcher: {matcher!r}"
+    (operator, argument), = matcher.items()
+    if operator == "prefix":
+        assert isinstance(argument, str), matcher
+        return isinstance(value, str) and value.startswith(argument)
+    if operator == "suffix":
+        assert isinstance(argument, str), matcher
+        return isinstance(value, str) and value.endswith(argument)
+    if operator == "wildcard":
+        assert isinstance(argument, str), matcher
+        return isinstance(value, str) and wildcard_matches(argument, value)
+    if operator == "anything-but":
+        excluded = argument if isinstance(argument, list) else [argument]
+        assert all(isinstance(v, str) for v in excluded), f"anything-but of exact strings only: {matcher!r}"
+        return value not in excluded
+    raise AssertionError(f"unsupported matcher: {matcher!r}")
+
+
 def matches_event_pattern(pattern: dict, event: dict) -> bool:
-    """EventBridge's matching for the subset the rules use: every key of the pattern must be in
-    the event; a list of values matches a value equal to one of them (or, for an array in the
-    event, any element equal to one of them); a nested object matches a nested object."""
+    """EventBridge's matching for the operators the rules use: every key of the pattern must
+    match the event's field; a list matches when one of its elements matches the value (or, for
+    an array in the event, any element): an exact string, `prefix`, `suffix`, `wildcard`,
+    `anything-but` (a string or a list), none of which matches a missing field, and `exists`
+    (true: the field is there, false: it is not); a nested object matches a nested object;
+    `$or` holds a list of patterns, one of which must match besides the other keys."""
     for key, expected in pattern.items():
-        if key not in event:
-            return False
-        actual = event[key]
+        if key == "$or":
+            assert isinstance(expected, list) and len(expected) >= 2, f"$or needs two patterns or more: {expected!r}"
+            if not any(matches_event_pattern(alternative, event) for alternative in expected):
+                return False
+            continue
         if isinstance(expected, dict):
-            if not isinstance(actual, dict) or not matches_event_pattern(expected, actual):
+            if not isinstance(event.get(key), dict) or not matches_event_pattern(expected, event[key]):
                 return False
             continue
         assert isinstance(expected, list) and expected, f"unsupported pattern value for {key}: {expected!r}"
-        assert all(isinstance(v, str) for v in expected), f"only exact string values are supported: {expected!r}"
+        exists = [m["exists"] for m in expected if isinstance(m, dict) and "exists" in m]
+        if exists:
+            assert expected == [{"exists": exists[0]}] and isinstance(exists[0], bool), f"exists stands alone: {expected!r}"
+            present = key in event and not isinstance(event[key], dict)
+            if present != exists[0]:
+                return False
+            continue
+        if key not in event:
+            return False
+        actual = event[key]
         values = actual if isinstance(actual, list) else [actual]
-        if not any(v in expected for v in values):
+        if not any(matches_value(m, v) for m in expected for v in values):
             return False
     return True
 
@@ -1133,7 +1214,8 @@ def test_the_trigger_parameters_have_the_documented_defaults(template):
     group = next(g for g in template["Metadata"]["AWS::CloudFormation::Interface"]["ParameterGroups"]
                  if g["Label"]["default"] == "Event-triggered resets")
     assert set(group["Parameters"]) == set(RESET_TRIGGERS) | {
-        "OnDemandSenderArns", "ResetDelayMinutes", "ResetMinIntervalMinutes", "ResetDryRun", "OutcomeEventBusName"
+        "OnDemandSenderArns", "ResetDelayMinutes", "ResetMinIntervalMinutes", "ResetDryRun", "OutcomeEventBusName",
+        "CheckoutSecretNamePrefix",
     }
 
 
@@ -1518,8 +1600,11 @@ def test_each_forwarding_rule_matches_the_function_stacks_pattern_and_exists_onl
 ):
     parameter, function_rule = FORWARDED_RULES[rule]
     props = forwarding["Resources"][rule]["Properties"]
-    assert (props["EventPattern"], props["State"]) == EXPECTED_RULES[function_rule]
-    assert props["EventPattern"] == template["Resources"][function_rule]["Properties"]["EventPattern"]
+    if rule == "SecretReadForwardingRule":
+        assert (props["EventPattern"], props["State"]) == (FORWARDED_SECRET_READ_PATTERN, EXPECTED_RULES[function_rule][1])
+    else:
+        assert (props["EventPattern"], props["State"]) == EXPECTED_RULES[function_rule]
+        assert props["EventPattern"] == template["Resources"][function_rule]["Properties"]["EventPattern"]
     assert props["Targets"] == [{
         "Id": "FunctionRegionDefaultBus",
         "Arn": {"Ref": "TargetEventBusArn"},
@@ -1634,15 +1719,35 @@ def load_event(name: str) -> dict:
     return json.loads((EVENTS / name).read_text(encoding="utf-8"))
 
 
-def deployed_pattern(template: dict, rule: str) -> dict:
-    """The rule's pattern as deployed in account 123456789012, us-east-1 (references resolved)."""
-    pattern = template["Resources"][rule]["Properties"]["EventPattern"]
+# The function's role as deployed (what `!GetAtt FunctionRole.Arn` gives), for the sample events.
+SAMPLE_FUNCTION_ROLE_ARN = "arn:aws:iam::123456789012:role/iam-password-rotation-FunctionRole-AbCdEf"
+
+
+def deployed_pattern(template: dict, rule: str, **parameters: str) -> dict:
+    """The rule's pattern as deployed in account 123456789012, us-east-1 with these parameters
+    (defaults otherwise): conditions decided, parameters, pseudo parameters and the function
+    role's ARN filled in."""
+    pattern = resolved(template, template["Resources"][rule]["Properties"]["EventPattern"], parameters)
     action_id = template["Resources"]["SecurityHubActionTarget"]["Properties"]["Id"]
     action_arn = f"arn:aws:securityhub:us-east-1:{SAMPLE_ACCOUNT}:action/custom/{action_id}"
-    deployed = SECURITY_HUB_ACTION_ARN.replace("${AWS::Partition}", "aws").replace("${AWS::Region}", "us-east-1")
-    deployed = deployed.replace("${AWS::AccountId}", SAMPLE_ACCOUNT)
-    assert deployed == action_arn
-    return json.loads(json.dumps(pattern).replace(json.dumps({"Fn::Sub": SECURITY_HUB_ACTION_ARN}), json.dumps(action_arn)))
+
+    def deploy(value):
+        if isinstance(value, dict) and set(value) == {"Fn::Sub"}:
+            text = value["Fn::Sub"].replace("${AWS::Partition}", "aws").replace("${AWS::Region}", "us-east-1")
+            return text.replace("${AWS::AccountId}", SAMPLE_ACCOUNT)
+        if value == {"Fn::GetAtt": ["FunctionRole", "Arn"]}:
+            return SAMPLE_FUNCTION_ROLE_ARN
+        if isinstance(value, dict):
+            return {k: deploy(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [deploy(v) for v in value]
+        return value
+
+    deployed = deploy(pattern)
+    assert "Fn::" not in json.dumps(deployed) and '"Ref"' not in json.dumps(deployed), deployed
+    if rule == "SecurityHubResetRule":
+        assert deployed["resources"] == [action_arn]
+    return deployed
 
 
 def test_the_event_pattern_matcher_follows_eventbridges_rules_for_the_subset_used():
@@ -1654,7 +1759,54 @@ def test_the_event_pattern_matcher_follows_eventbridges_rules_for_the_subset_use
     assert not matches_event_pattern({"detail": {"errorCode": ["X"]}}, event), "a missing key never matches"
     assert not matches_event_pattern({"detail": {"eventName": {"X": ["Y"]}}}, event), "a value is not an object"
     with pytest.raises(AssertionError):
-        matches_event_pattern({"source": [{"prefix": "aws."}]}, event)
+        matches_event_pattern({"source": [{"numeric": [">", 0]}]}, event)
+    with pytest.raises(AssertionError):
+        matches_event_pattern({"$or": [{"source": ["aws.iam"]}]}, event)
+
+
+def test_the_matcher_reads_exists_as_eventbridge_does_for_a_leaf():
+    event = {"detail": {"errorCode": "AccessDenied", "eventName": "X", "requestParameters": {"userName": "alice"}}}
+    assert matches_event_pattern({"detail": {"errorCode": [{"exists": True}]}}, event)
+    assert not matches_event_pattern({"detail": {"errorCode": [{"exists": False}]}}, event)
+    assert matches_event_pattern({"detail": {"errorMessage": [{"exists": False}]}}, event)
+    assert not matches_event_pattern({"detail": {"errorMessage": [{"exists": True}]}}, event)
+    assert not matches_event_pattern({"detail": {"requestParameters": [{"exists": True}]}}, event), "leaves only"
+
+
+def test_the_matcher_reads_anything_but_as_eventbridge_does_a_missing_field_never_matching():
+    event = {"detail": {"userIdentity": {"type": "IAMUser", "arn": "arn:aws:iam::123456789012:user/alice"}}}
+    assert matches_event_pattern({"detail": {"userIdentity": {"type": [{"anything-but": "AssumedRole"}]}}}, event)
+    assert not matches_event_pattern({"detail": {"userIdentity": {"type": [{"anything-but": "IAMUser"}]}}}, event)
+    assert not matches_event_pattern({"detail": {"userIdentity": {"type": [{"anything-but": ["Root", "IAMUser"]}]}}}, event)
+    assert matches_event_pattern({"detail": {"userIdentity": {"type": [{"anything-but": ["Root", "AssumedRole"]}]}}}, event)
+    missing = {"detail": {"userIdentity": {"sessionContext": {"sessionIssuer": {"arn": [{"anything-but": "x"}]}}}}}
+    assert not matches_event_pattern(missing, event), "anything-but does not match a missing field"
+    assert not matches_event_pattern({"detail": {"userIdentity": {"userName": [{"anything-but": "bob"}]}}}, event)
+
+
+def test_the_matcher_reads_prefix_suffix_and_wildcard_as_eventbridge_does():
+    event = {"detail": {"requestParameters": {"secretId": "arn:aws:secretsmanager:eu-west-1:210987654321:secret:console/alice-AbCdEf"}}}
+
+    def secret_id(*matchers):
+        return {"detail": {"requestParameters": {"secretId": list(matchers)}}}
+
+    assert matches_event_pattern(secret_id({"prefix": "arn:aws:secretsmanager:"}), event)
+    assert not matches_event_pattern(secret_id({"prefix": "console/"}), event)
+    assert matches_event_pattern(secret_id({"suffix": "-AbCdEf"}), event)
+    assert matches_event_pattern(secret_id({"wildcard": "arn:*:secretsmanager:*:secret:console/*"}), event)
+    assert not matches_event_pattern(secret_id({"wildcard": "arn:*:secretsmanager:*:secret:app/*"}), event)
+    assert not matches_event_pattern(secret_id({"wildcard": "arn:*:secret:console/alice"}), event), "the whole value"
+    assert matches_event_pattern(secret_id({"prefix": "console/"}, {"wildcard": "*:secret:console/*"}), event), "a list is an or"
+    assert wildcard_matches("a\\*b*", "a*bcd") and not wildcard_matches("a\\*b*", "axbcd"), "an escaped * is a *"
+    assert not matches_event_pattern(secret_id({"prefix": "x"}), {"detail": {"requestParameters": {}}})
+
+
+def test_the_matcher_reads_or_as_eventbridge_does_one_alternative_besides_the_other_fields():
+    pattern = {"detail": {"a": ["1"], "$or": [{"b": ["2"]}, {"c": {"d": ["3"]}}]}}
+    assert matches_event_pattern(pattern, {"detail": {"a": "1", "b": "2"}})
+    assert matches_event_pattern(pattern, {"detail": {"a": "1", "b": "x", "c": {"d": "3"}}})
+    assert not matches_event_pattern(pattern, {"detail": {"a": "1", "b": "x", "c": {"d": "x"}}})
+    assert not matches_event_pattern(pattern, {"detail": {"a": "x", "b": "2"}}), "the other fields still apply"
 
 
 def test_the_events_directory_has_every_eventbridge_sample():
@@ -1698,6 +1850,133 @@ def test_every_forwardable_sample_is_forwarded_by_exactly_one_forwarding_rule(fo
     matched = {rule for rule in FORWARDED_RULES
                if matches_event_pattern(forwarding["Resources"][rule]["Properties"]["EventPattern"], event)}
     assert [FORWARDED_RULES[rule][1] for rule in matched] == [EVENTBRIDGE_EVENT_FILES[name]]
+
+
+def with_detail(name: str, **changes) -> dict:
+    """A sample event with some `detail` fields replaced (None: removed)."""
+    event = load_event(name)
+    for key, value in changes.items():
+        if value is None:
+            event["detail"].pop(key, None)
+        else:
+            event["detail"][key] = value
+    return event
+
+
+ROOT_IDENTITY = {"type": "Root", "principalId": SAMPLE_ACCOUNT, "arn": f"arn:aws:iam::{SAMPLE_ACCOUNT}:root",
+                 "accountId": SAMPLE_ACCOUNT, "accessKeyId": "ASIA4EXAMPLEROOT0001"}
+FEDERATED_IDENTITY = {"type": "FederatedUser", "principalId": f"{SAMPLE_ACCOUNT}:carol",
+                      "arn": f"arn:aws:sts::{SAMPLE_ACCOUNT}:federated-user/carol", "accountId": SAMPLE_ACCOUNT}
+ALICE_IDENTITY = {"type": "IAMUser", "principalId": "AIDA4EXAMPLEALICE0001", "arn": SAMPLE_USER_ARN,
+                  "accountId": SAMPLE_ACCOUNT, "accessKeyId": "AKIA4EXAMPLEALICE001", "userName": "alice"}
+FUNCTION_ROLE_SESSION = {
+    "type": "AssumedRole", "principalId": "AROA4EXAMPLEFUNCTION1:iam-password-rotation",
+    "arn": f"arn:aws:sts::{SAMPLE_ACCOUNT}:assumed-role/iam-password-rotation-FunctionRole-AbCdEf/iam-password-rotation",
+    "accountId": SAMPLE_ACCOUNT, "accessKeyId": "ASIA4EXAMPLEFUNCTION1",
+    "sessionContext": {"sessionIssuer": {"type": "Role", "principalId": "AROA4EXAMPLEFUNCTION1",
+                                         "arn": SAMPLE_FUNCTION_ROLE_ARN, "accountId": SAMPLE_ACCOUNT,
+                                         "userName": "iam-password-rotation-FunctionRole-AbCdEf"}},
+}
+ADMIN_SESSION = load_event("drift-update-login-profile.json")["detail"]["userIdentity"]
+FAILED = {"errorCode": "NoSuchEntityException", "errorMessage": "The user with name alice cannot be found."}
+
+# Events that cannot concern an enrolled IAM user: no rule invokes the function for them.
+NOT_INVOKING = {
+    "a root ChangePassword": ("drift-change-password.json", {"userIdentity": ROOT_IDENTITY}),
+    "an assumed role's ChangePassword": ("drift-change-password.json", {"userIdentity": ADMIN_SESSION}),
+    "a federated user's ChangePassword": ("drift-change-password.json", {"userIdentity": FEDERATED_IDENTITY}),
+    "a failed ChangePassword": ("drift-change-password.json", FAILED),
+    "a failed UpdateLoginProfile": ("drift-update-login-profile.json", FAILED),
+    "a failed DeleteLoginProfile": ("drift-delete-login-profile.json", FAILED),
+    "the function role's GetSecretValue": ("secret-read.json", {"userIdentity": FUNCTION_ROLE_SESSION}),
+    "a failed GetSecretValue": ("secret-read.json", {"errorCode": "AccessDenied", "errorMessage": "denied"}),
+}
+# Events that concern one: their rule invokes the function.
+INVOKING = {
+    "an IAM user's own ChangePassword": ("drift-change-password.json", {}, "DriftRepairRule"),
+    "an administrator's UpdateLoginProfile": ("drift-update-login-profile.json", {}, "DriftRepairRule"),
+    "the root's UpdateLoginProfile": ("drift-update-login-profile.json", {"userIdentity": ROOT_IDENTITY}, "DriftRepairRule"),
+    "an administrator's DeleteLoginProfile": ("drift-delete-login-profile.json", {}, "DriftRepairRule"),
+    "another role's GetSecretValue": ("secret-read.json", {}, "SecretReadResetRule"),
+    "an IAM user's GetSecretValue": ("secret-read.json", {"userIdentity": ALICE_IDENTITY}, "SecretReadResetRule"),
+    "an IAM user's console GetSecretValue": (
+        "secret-read.json", {"userIdentity": {**ALICE_IDENTITY, "sessionContext": {"sessionIssuer": {}}}},
+        "SecretReadResetRule",
+    ),
+    "the root's GetSecretValue": ("secret-read.json", {"userIdentity": ROOT_IDENTITY}, "SecretReadResetRule"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(NOT_INVOKING))
+def test_an_event_that_cannot_concern_an_enrolled_user_invokes_no_rule(template, case):
+    name, changes = NOT_INVOKING[case]
+    event = with_detail(name, **changes)
+    for parameters in ({}, ALL_TRIGGERS_ON):
+        matched = {rule for rule in EXPECTED_RULES if matches_event_pattern(deployed_pattern(template, rule, **parameters), event)}
+        assert matched == set(), (case, parameters)
+
+
+@pytest.mark.parametrize("case", sorted(INVOKING))
+def test_an_event_that_may_concern_an_enrolled_user_invokes_its_rule(template, case):
+    name, changes, rule = INVOKING[case]
+    event = with_detail(name, **changes)
+    for parameters in ({}, ALL_TRIGGERS_ON):
+        matched = {r for r in EXPECTED_RULES if matches_event_pattern(deployed_pattern(template, r, **parameters), event)}
+        assert matched == {rule}, (case, parameters)
+
+
+PREFIX = ALL_TRIGGERS_ON["CheckoutSecretNamePrefix"]
+# requestParameters.secretId as a reader may give it, and whether the prefix console/ admits it.
+SECRET_IDS = {
+    "console/alice": True,
+    SAMPLE_SECRET: True,
+    "arn:aws:secretsmanager:us-east-1:123456789012:secret:console/alice": True,  # partial ARN
+    "arn:aws:secretsmanager:eu-west-1:210987654321:secret:console/bob-XyZ123": True,  # forwarded replica, member account
+    "arn:aws-us-gov:secretsmanager:us-gov-west-1:123456789012:secret:console/alice-AbCdEf": True,
+    "app/db": False,
+    "consoles/alice": False,
+    "arn:aws:secretsmanager:us-east-1:123456789012:secret:app/db-AbCdEf": False,
+    "arn:aws:secretsmanager:us-east-1:123456789012:secret:app/console/alice-AbCdEf": False,
+    "arn:aws:secretsmanager:us-east-1:123456789012:secret:consoles/alice-AbCdEf": False,
+}
+
+
+@pytest.mark.parametrize("secret_id", sorted(SECRET_IDS))
+def test_with_a_secret_name_prefix_only_reads_of_secrets_under_it_by_name_or_arn_invoke(template, secret_id):
+    event = with_detail("secret-read.json", requestParameters={"secretId": secret_id})
+    with_prefix = deployed_pattern(template, "SecretReadResetRule", CheckoutResets="true", CheckoutSecretNamePrefix=PREFIX)
+    assert matches_event_pattern(with_prefix, event) == SECRET_IDS[secret_id]
+    without = deployed_pattern(template, "SecretReadResetRule", CheckoutResets="true")
+    assert matches_event_pattern(without, event), "no prefix: reads of every secret"
+    assert "requestParameters" not in without["detail"]
+
+
+def test_the_secret_name_prefix_parameter_admits_secret_names_only(template):
+    parameter = template["Parameters"]["CheckoutSecretNamePrefix"]
+    assert (parameter["Type"], parameter["Default"]) == ("String", "")
+    for good in ("", "console/", "prod/console-", "a_b+c=d.e@f"):
+        assert re.fullmatch(parameter["AllowedPattern"], good), good
+    for bad in ("*", "con*sole", "arn:aws:secretsmanager:", "a b", "x" * 257):
+        assert not re.fullmatch(parameter["AllowedPattern"], bad), bad
+
+
+@pytest.mark.parametrize("case", sorted(NOT_INVOKING))
+def test_forwarding_drops_failed_calls_and_password_changes_by_anything_but_an_iam_user(forwarding, case):
+    name, changes = NOT_INVOKING[case]
+    event = with_detail(name, **changes)
+    forwarded = {rule for rule in FORWARDED_RULES
+                 if matches_event_pattern(forwarding["Resources"][rule]["Properties"]["EventPattern"], event)}
+    # The function's own reads are forwarded: the function stack's rule drops them on the target bus.
+    assert forwarded == ({"SecretReadForwardingRule"} if case == "the function role's GetSecretValue" else set())
+
+
+@pytest.mark.parametrize("case", sorted(INVOKING))
+def test_forwarding_forwards_every_event_that_may_concern_an_enrolled_user(forwarding, case):
+    name, changes, rule = INVOKING[case]
+    event = with_detail(name, **changes)
+    forwarded = [FORWARDED_RULES[r][1] for r in FORWARDED_RULES
+                 if matches_event_pattern(forwarding["Resources"][r]["Properties"]["EventPattern"], event)]
+    assert forwarded == [rule]
 
 
 def test_the_samples_name_user_alice_and_her_secret_consistently():
@@ -1768,6 +2047,7 @@ def synthesize_cdk_apps(settings: dict[str, tuple[str, ...]], refused: frozenset
 CDK_ALL_TRIGGERS_ON = (
     "onDemandResets=true", "securityHubResets=true", "breakGlassResets=true", "checkoutResets=true",
     "driftRepair=true", f"outcomeEventBusName={OUTCOME_BUS}", f"onDemandSenderArns={','.join(SENDERS)}",
+    f"checkoutSecretNamePrefix={ALL_TRIGGERS_ON['CheckoutSecretNamePrefix']}",
 )
 # Without the audit too: its schedule group and role are not reset resources, but they are
 # resources the test below must not find.
@@ -2087,8 +2367,8 @@ CDK_CONTEXT_PARAMETERS = (
     "ExcludeCharacters", "ExcludeLowercase", "ExcludeUppercase", "ExcludeNumbers", "ExcludePunctuation",
     "RequireEachIncludedType", "UpdateLoginProfileStrategy", "SelfServiceStrategy", "PasswordResetRequired",
     "CreateLoginProfile", "RequireBindingTag", "UserPath", "KmsKeyArn", "CreateExample", "ExampleUserName",
-    "OnDemandResets", "OnDemandSenderArns", "SecurityHubResets", "BreakGlassResets", "CheckoutResets", "DriftRepair",
-    "ResetDelayMinutes", "ResetDryRun", "OutcomeEventBusName", "AuditSchedule", "AuditAccounts", "AuditResetDrift",
+    "OnDemandResets", "OnDemandSenderArns", "SecurityHubResets", "BreakGlassResets", "CheckoutResets",
+    "CheckoutSecretNamePrefix", "DriftRepair", "ResetDelayMinutes", "ResetDryRun", "OutcomeEventBusName", "AuditSchedule", "AuditAccounts", "AuditResetDrift",
     "OrganizationId", "MemberRoleName", "MemberExternalId",
 )
 

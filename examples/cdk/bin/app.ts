@@ -68,6 +68,7 @@ const resets: ResetOptions = {
   securityHub: flag('securityHubResets', DEFAULT_RESETS.securityHub),
   breakGlass: flag('breakGlassResets', DEFAULT_RESETS.breakGlass),
   checkout: flag('checkoutResets', DEFAULT_RESETS.checkout),
+  checkoutSecretNamePrefix: context('checkoutSecretNamePrefix', DEFAULT_RESETS.checkoutSecretNamePrefix),
   drift: flag('driftRepair', DEFAULT_RESETS.drift),
   delayMinutes: Number(context('resetDelayMinutes', String(DEFAULT_RESETS.delayMinutes))),
   minIntervalMinutes: Number(context('resetMinIntervalMinutes', String(DEFAULT_RESETS.minIntervalMinutes))),

@@ -69,6 +69,8 @@ export interface ResetOptions {
   readonly breakGlass: boolean;
   /** Reset after secret reads (CheckoutResets). */
   readonly checkout: boolean;
+  /** Only reads of secrets whose name starts with this; '' = every secret (CheckoutSecretNamePrefix). */
+  readonly checkoutSecretNamePrefix: string;
   /** Rotate when a console password is changed outside the function (DriftRepair). */
   readonly drift: boolean;
   /** RESET_DELAY_MINUTES, 1-1440 (ResetDelayMinutes). */
@@ -88,6 +90,7 @@ export const DEFAULT_RESETS: ResetOptions = {
   securityHub: false,
   breakGlass: false,
   checkout: false,
+  checkoutSecretNamePrefix: '',
   drift: false,
   delayMinutes: 60,
   minIntervalMinutes: 15,
@@ -147,20 +150,49 @@ export const RESET_EVENT_PATTERNS = {
       responseElements: { ConsoleLogin: ['Success'] },
     },
   },
+  /** What forwarding.yaml forwards: successful reads (the rule below narrows them further). */
   secretRead: {
     'source': ['aws.secretsmanager'],
     'detail-type': ['AWS API Call via CloudTrail'],
-    'detail': { eventName: ['GetSecretValue'] },
+    'detail': { eventName: ['GetSecretValue'], errorCode: [{ exists: false }] },
   },
+  /** Successful calls; ChangePassword only by an IAM user (its caller is its subject). */
   drift: {
     'source': ['aws.iam'],
     'detail-type': ['AWS API Call via CloudTrail'],
     'detail': {
-      eventSource: ['iam.amazonaws.com'],
-      eventName: ['UpdateLoginProfile', 'CreateLoginProfile', 'ChangePassword', 'DeleteLoginProfile'],
+      'eventSource': ['iam.amazonaws.com'],
+      'errorCode': [{ exists: false }],
+      '$or': [
+        { eventName: ['UpdateLoginProfile', 'CreateLoginProfile', 'DeleteLoginProfile'] },
+        { eventName: ['ChangePassword'], userIdentity: { type: ['IAMUser'] } },
+      ],
     },
   },
 };
+
+/**
+ * The secret-read rule's pattern: successful reads by anyone but the function's role
+ * (anything-but never matches a missing field, hence the first branch for callers without a
+ * role session) and, with a prefix, only of secrets under it, by name or by ARN.
+ */
+export function secretReadPattern(functionRoleArn: string, secretNamePrefix: string): object {
+  return {
+    ...RESET_EVENT_PATTERNS.secretRead,
+    detail: {
+      ...RESET_EVENT_PATTERNS.secretRead.detail,
+      '$or': [
+        { userIdentity: { type: [{ 'anything-but': 'AssumedRole' }] } },
+        { userIdentity: { sessionContext: { sessionIssuer: { arn: [{ 'anything-but': functionRoleArn }] } } } },
+      ],
+      ...(secretNamePrefix === '' ? {} : {
+        requestParameters: {
+          secretId: [{ prefix: secretNamePrefix }, { wildcard: `arn:*:secretsmanager:*:secret:${secretNamePrefix}*` }],
+        },
+      }),
+    },
+  };
+}
 
 export interface PasswordRotationStackProps extends cdk.StackProps {
   /** Directory holding `bootstrap` (cargo-lambda's output). */
@@ -255,6 +287,9 @@ export class PasswordRotationStack extends cdk.Stack {
     }
     if (!/^[A-Za-z0-9._-]{0,256}$/.test(resets.outcomeEventBusName)) {
       throw new Error(`outcomeEventBusName must be an event bus name (not an ARN), got ${resets.outcomeEventBusName}`);
+    }
+    if (!/^[A-Za-z0-9\/_+=.@-]{0,256}$/.test(resets.checkoutSecretNamePrefix)) {
+      throw new Error(`checkoutSecretNamePrefix must be the start of a secret name (letters, digits and /_+=.@-), got ${resets.checkoutSecretNamePrefix}`);
     }
     if (resets.onDemand && resets.onDemandSenderArns.length === 0) {
       throw new Error('onDemandResets=true requires onDemandSenderArns (the roles or users that alone may put reset requests on the reset bus)');
@@ -718,7 +753,7 @@ export class PasswordRotationStack extends cdk.Stack {
     }
     if (resets.checkout) {
       // Read-only management events reach a rule only in this state.
-      resetRule('SecretReadReset', 'Secret reads (GetSecretValue) - reset after the reset delay', RESET_EVENT_PATTERNS.secretRead,
+      resetRule('SecretReadReset', 'Secret reads (GetSecretValue) - reset after the reset delay', secretReadPattern(role.roleArn, resets.checkoutSecretNamePrefix),
         { state: 'ENABLED_WITH_ALL_CLOUDTRAIL_MANAGEMENT_EVENTS' });
     }
     if (resets.drift) {
