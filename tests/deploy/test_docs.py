@@ -38,7 +38,7 @@ TEMPLATES = {
 }
 README_MAX_LINES = 250
 # Directories of generated or installed files, never documentation of this repository.
-NOT_OURS = {".git", ".venv", "node_modules", "target", "cdk.out", ".aws-sam", ".logs"}
+NOT_OURS = {".git", ".venv", "node_modules", "target", "cdk.out", ".aws-sam", ".logs", "dist", ".tools"}
 
 
 def markdown_files() -> list[Path]:
