@@ -85,11 +85,9 @@ class OrganizationsCorrections:
         resp.headers.append(("Content-Type", "application/x-amz-json-1.1"))
         return resp
 
-    def _org_list_accounts(self, req) -> Response:
-        """Implemented here: moto answers any account (a member or an account in
-        no organisation gets an empty or partial list), pages by JoinedTimestamp
-        (accounts joined in the same instant are skipped or repeated) and sends
-        ``NextToken: null``."""
+    def _org_management_for(self, req):
+        """The organisation's management backend, if the caller is its management account or
+        a delegated administrator; else the error response AWS gives."""
         account = self.account_id(req)
         management = management_backend_of(account)
         if management is None:
@@ -97,6 +95,16 @@ class OrganizationsCorrections:
         delegated = any(admin.account.id == account for admin in management.admins)
         if management.account_id != account and not delegated:
             return sm_error("AccessDeniedException", "You don't have permissions to access this resource.")
+        return management
+
+    def _org_list_accounts(self, req) -> Response:
+        """Implemented here: moto answers any account (a member or an account in
+        no organisation gets an empty or partial list), pages by JoinedTimestamp
+        (accounts joined in the same instant are skipped or repeated) and sends
+        ``NextToken: null``."""
+        management = self._org_management_for(req)
+        if isinstance(management, Response):
+            return management
         max_results = req.params.get("MaxResults")
         if max_results is not None and (
             isinstance(max_results, bool) or not isinstance(max_results, int) or not 1 <= max_results <= LIST_ACCOUNTS_MAX
@@ -122,13 +130,9 @@ class OrganizationsCorrections:
         """Implemented here: moto finds only accounts it created, and answers any caller.
         AWS answers the management account and delegated administrators, about the
         organisation's own accounts (``AccountNotFoundException`` for any other id)."""
-        account = self.account_id(req)
-        management = management_backend_of(account)
-        if management is None:
-            return sm_error("AWSOrganizationsNotInUseException", "Your account is not a member of an organization.")
-        delegated = any(admin.account.id == account for admin in management.admins)
-        if management.account_id != account and not delegated:
-            return sm_error("AccessDeniedException", "You don't have permissions to access this resource.")
+        management = self._org_management_for(req)
+        if isinstance(management, Response):
+            return management
         wanted = req.params.get("AccountId")
         if not isinstance(wanted, str) or not ACCOUNT_ID_RE.fullmatch(wanted):
             return sm_error("InvalidInputException", "You specified an invalid value for accountId.")
