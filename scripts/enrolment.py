@@ -265,16 +265,6 @@ def secret_name_for(pattern: str, user: str) -> str:
 # enrol
 
 
-def plan_enrolment(aws: Aws, settings: Settings, args: argparse.Namespace, user: str) -> Plan:
-    plan = Plan(user)
-    try:
-        decide_enrolment(aws, settings, args, plan)
-    except Refusal as refusal:
-        plan.refusal = str(refusal)
-        plan.steps = []
-    return plan
-
-
 def decide_enrolment(aws: Aws, settings: Settings, args: argparse.Namespace, plan: Plan) -> None:
     user = plan.user
     found = get_user(aws, user)
@@ -387,16 +377,6 @@ def tag_user(aws: Aws, user: str, plan: Plan) -> None:
 # offboard
 
 
-def plan_offboarding(aws: Aws, settings: Settings, args: argparse.Namespace, user: str) -> Plan:
-    plan = Plan(user)
-    try:
-        decide_offboarding(aws, settings, args, plan)
-    except Refusal as refusal:
-        plan.refusal = str(refusal)
-        plan.steps = []
-    return plan
-
-
 def decide_offboarding(aws: Aws, settings: Settings, args: argparse.Namespace, plan: Plan) -> None:
     user = plan.user
     found = get_user(aws, user)
@@ -447,9 +427,20 @@ def decide_offboarding(aws: Aws, settings: Settings, args: argparse.Namespace, p
 # running a plan
 
 
-def run(aws: Aws, args: argparse.Namespace, planner) -> int:
-    settings = resolve_settings(aws, args, need_user_path=planner is plan_enrolment)
-    plans = [planner(aws, settings, args, user) for user in selected_users(aws, args)]
+def plan_for(decide, aws: Aws, settings: Settings, args: argparse.Namespace, user: str) -> Plan:
+    """The plan ``decide`` makes for ``user``; a refusal leaves it with no step."""
+    plan = Plan(user)
+    try:
+        decide(aws, settings, args, plan)
+    except Refusal as refusal:
+        plan.refusal = str(refusal)
+        plan.steps = []
+    return plan
+
+
+def run(aws: Aws, args: argparse.Namespace, decide) -> int:
+    settings = resolve_settings(aws, args, need_user_path=decide is decide_enrolment)
+    plans = [plan_for(decide, aws, settings, args, user) for user in selected_users(aws, args)]
     refused = [plan for plan in plans if plan.refusal]
     results = []
     for plan in refused:
@@ -534,7 +525,7 @@ def parser() -> argparse.ArgumentParser:
     enrol.add_argument("--rotate-immediately", action="store_true",
                        help="rotate at once (the user's current password stops working); default: only a test run now")
     enrol.add_argument("--kms-key-id", metavar="KEY", help="customer managed KMS key for the secrets created (the stack's KmsKeyArn)")
-    enrol.set_defaults(planner=plan_enrolment, done_status="enrolled")
+    enrol.set_defaults(planner=decide_enrolment, done_status="enrolled")
 
     offboard = commands.add_parser("offboard", help="turn rotation off, remove the binding tag, optionally delete the secret")
     common(offboard)
@@ -542,7 +533,7 @@ def parser() -> argparse.ArgumentParser:
     offboard.add_argument("--delete-secret", action="store_true", help="also schedule the secret's deletion")
     offboard.add_argument("--recovery-window-days", type=int, default=30, metavar="DAYS",
                           help="days before the deleted secret is gone for good, 7-30 (default: %(default)s)")
-    offboard.set_defaults(planner=plan_offboarding, done_status="offboarded")
+    offboard.set_defaults(planner=decide_offboarding, done_status="offboarded")
     return top
 
 
